@@ -1,0 +1,42 @@
+/*
+ * storage_intern.h -- what a storage driver implements (drivers and storage.c only).
+ *
+ * Layer: storage. A driver fills a const storage_driver_t with designated initializers.
+ * Required: open, close, put, get, stat, list, remove. Optional (NULL when absent): now.
+ * Drivers do no retries and no name validation: storage.c does both. A driver returns
+ * COFFER_* codes with err_set messages; it sets *transient = true (where given) for errors a
+ * retry may cure (timeouts, 5xx, connection resets).
+ */
+#ifndef COFFER_STORAGE_INTERN_H
+#define COFFER_STORAGE_INTERN_H
+
+#include "storage/storage.h"
+
+#define STORAGE_DRIVER_VERSION 1
+
+typedef struct storage_driver {
+    unsigned version; /* STORAGE_DRIVER_VERSION */
+    const char *name;
+    unsigned features; /* STORAGE_F_* */
+
+    /* path: the location with the scheme prefix removed. *out_state is driver-owned. */
+    int (*open)(const char *path, bool create, void **out_state);
+    void (*close)(void *state);
+    int (*put)(void *state, const char *name, const void *data, size_t len,
+               const storage_put_opts_t *opts, bool *transient);
+    int (*get)(void *state, const char *name, uint64_t off, uint64_t len, buf_t *out,
+               bool *transient);
+    int (*stat)(void *state, const char *name, storage_stat_t *out, bool *transient);
+    int (*list)(void *state, const char *prefix, storage_list_cb cb, void *ud, bool *transient);
+    int (*remove)(void *state, const char *name, bool *transient);
+    int (*now)(void *state, int64_t *out_ns); /* optional */
+} storage_driver_t;
+
+extern const storage_driver_t storage_local_driver;
+extern const storage_driver_t storage_mem_driver;
+extern const storage_driver_t storage_fault_driver;
+
+/* Used by the fault driver to open its inner location. */
+int storage_open_inner(const char *location, bool create, storage_t **out);
+
+#endif
