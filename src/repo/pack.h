@@ -1,0 +1,54 @@
+/*
+ * pack.h -- the pack format (doc/format.md §6): building a pack from sealed blobs, and
+ * encoding/decoding its encrypted header.
+ *
+ * Layer: repo. A packer_t accumulates blobs of one type in memory and, when finished, appends
+ * the sealed header and its length; the caller uploads the bytes and names the object by their
+ * SHA-256. Not thread-safe: the writer serializes access to each packer.
+ */
+#ifndef COFFER_REPO_PACK_H
+#define COFFER_REPO_PACK_H
+
+#include "common/buf.h"
+#include "repo/envelope.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PACK_HEADER_MAX_ENTRIES 200000
+#define PACK_MAX_BYTES (256u << 20)
+
+typedef struct pack_entry {
+    uint8_t type; /* BLOB_DATA or BLOB_TREE */
+    bool compressed;
+    uint8_t id[32];
+    uint32_t offset;
+    uint32_t stored_len;
+    uint32_t raw_len;
+} pack_entry_t;
+
+typedef struct packer {
+    buf_t data;
+    pack_entry_t *entries;
+    size_t n, cap;
+} packer_t;
+
+void packer_init(packer_t *p);
+void packer_release(packer_t *p);
+/* Append a blob already sealed (nonce | ct | tag). */
+int packer_add(packer_t *p, uint8_t type, const uint8_t id[32], bool compressed,
+               uint32_t raw_len, const void *sealed, size_t n);
+/* Append header + length; the pack bytes are then p->data. */
+int packer_finish(packer_t *p, session_t *s);
+
+/* Encode / decode the plaintext header ("CPH1" ...). decode: *out malloc'd, caller frees. */
+int pack_header_encode(const pack_entry_t *e, size_t n, buf_t *out);
+int pack_header_decode(const void *data, size_t n, const char *what, pack_entry_t **out,
+                       size_t *out_n);
+
+/* Given the whole pack or its tail (at least the header and the trailing length), locate the
+ * sealed header: *out_off is its offset within `total_size`, *out_len its length. */
+int pack_header_locate(const uint8_t *tail4, uint64_t total_size, const char *what,
+                       uint64_t *out_off, uint32_t *out_len);
+
+#endif
