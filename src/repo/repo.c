@@ -363,7 +363,7 @@ int repo_open(const char *location, const char *password, repo_t **out)
         }
     }
     if (rc) {
-        if (kt->corrupt == kt->n)
+        if ((size_t)kt->corrupt == kt->n)
             rc = err_set(COFFER_ECORRUPT,
                          "no key slot of the repository at %s could be read: all %zu are "
                          "damaged; restore keys/ from a copy",
