@@ -24,6 +24,11 @@
 #define CHUNK_AVG_DEFAULT (1024u * 1024)
 #define CHUNK_MAX_DEFAULT (4u * 1024 * 1024)
 
+/* Bounds chunker_params_init accepts. The floor is low so unit tests can use small chunks; the
+ * repository config is where a production floor (e.g. 64 KiB) belongs. */
+#define CHUNK_MIN_FLOOR 64u
+#define CHUNK_MAX_CEIL (64u * 1024 * 1024)
+
 typedef struct chunker_params {
     uint32_t min, avg, max; /* avg a power of two; min < avg < max; max <= 64 MiB */
     uint64_t mask_s;        /* stricter mask (more bits) used before avg */

@@ -20,6 +20,10 @@
 #include <stdint.h>
 
 #define COMPRESS_LEVEL_DEFAULT 3
+#define COMPRESS_LEVEL_MAX 19
+/* Largest raw_len compress_decompress accepts (the chunker's CHUNK_MAX_CEIL); beyond it the
+ * call fails with COFFER_ELIMIT before allocating anything. */
+#define COMPRESS_RAW_MAX (64u * 1024 * 1024)
 
 typedef struct compressor compressor_t;
 
@@ -32,7 +36,9 @@ void compressor_free(compressor_t *c);
 int compressor_run(compressor_t *c, const void *in, size_t n, buf_t *out, bool *out_compressed);
 
 /* Decompress a zstd frame into out (reset first); raw_len is the expected size, and a
- * mismatch or a frame bigger than raw_len is COFFER_ECORRUPT. */
+ * mismatch or a frame bigger than raw_len is COFFER_ECORRUPT. The input must be exactly one
+ * zstd frame that declares its content size (what compressor_run writes); anything else,
+ * including trailing bytes, is COFFER_ECORRUPT. raw_len > COMPRESS_RAW_MAX is COFFER_ELIMIT. */
 int compress_decompress(const void *in, size_t n, size_t raw_len, buf_t *out);
 
 #endif

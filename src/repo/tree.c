@@ -194,6 +194,7 @@ static int decode_node(rd_t *r, node_t *n)
         return err_set(COFFER_ECORRUPT, "%s: invalid mode", r->what);
     n->mtime_ns = unzigzag(mt);
     n->ctime_ns = unzigzag(ct);
+    n->atime_ns = n->mtime_ns; /* atime is not stored: restore sets it to mtime */
     if (nx > NODE_XATTR_MAX || nx > r->left / 2)
         return err_set(COFFER_ECORRUPT, "%s: too many xattrs", r->what);
     if (nx) {

@@ -1,0 +1,25 @@
+/*
+ * cmds.h -- the command functions main.c dispatches to, one cmd_*.c file each.
+ *
+ * Layer: cli. Each returns the process exit code (cli.h).
+ */
+#ifndef COFFER_CLI_CMDS_H
+#define COFFER_CLI_CMDS_H
+
+#include "cli/cli.h"
+
+int cmd_init(cli_t *cli, int argc, char **argv);
+int cmd_backup(cli_t *cli, int argc, char **argv);
+int cmd_snapshots(cli_t *cli, int argc, char **argv);
+int cmd_ls(cli_t *cli, int argc, char **argv);
+int cmd_diff(cli_t *cli, int argc, char **argv);
+int cmd_stats(cli_t *cli, int argc, char **argv);
+int cmd_restore(cli_t *cli, int argc, char **argv);
+int cmd_dump(cli_t *cli, int argc, char **argv);
+int cmd_check(cli_t *cli, int argc, char **argv);
+int cmd_forget(cli_t *cli, int argc, char **argv);
+int cmd_prune(cli_t *cli, int argc, char **argv);
+int cmd_unlock(cli_t *cli, int argc, char **argv);
+int cmd_key(cli_t *cli, int argc, char **argv);
+
+#endif
