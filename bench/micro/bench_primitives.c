@@ -244,8 +244,8 @@ static void bench_zstd(const uint8_t *text, size_t tlen, int level)
     char name[64];
     snprintf(name, sizeof name, "zstd level %d compress (1 MiB blobs)", level);
     report(name, tlen, best_c);
-    printf("%-40s %9.3f ratio (%zu of %zu blobs raw)\n", "", (double)zbytes / (double)tlen,
-           nraw, nblobs);
+    printf("%-40s %9.3f ratio (%zu of %zu blobs raw)\n", "", (double)zbytes / (double)tlen, nraw,
+           nblobs);
     snprintf(name, sizeof name, "zstd level %d decompress", level);
     report(name, tlen, best_d);
     for (size_t b = 0; b < nblobs; b++)

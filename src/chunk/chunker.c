@@ -30,15 +30,15 @@
 #define GEAR_INFO "coffer/v1/gear"
 #define HASH_WINDOW 64 /* bits in the hash word = bytes that influence it */
 
-int chunker_params_init(chunker_params_t *p, const uint8_t secret[32], uint32_t min,
-                        uint32_t avg, uint32_t max)
+int chunker_params_init(chunker_params_t *p, const uint8_t secret[32], uint32_t min, uint32_t avg,
+                        uint32_t max)
 {
     chunker_params_t tmp;
     uint8_t raw[sizeof tmp.gear];
     int rc = 0;
 
-    if (avg == 0 || (avg & (avg - 1)) != 0 || min < CHUNK_MIN_FLOOR || min >= avg ||
-        avg >= max || max > CHUNK_MAX_CEIL) {
+    if (avg == 0 || (avg & (avg - 1)) != 0 || min < CHUNK_MIN_FLOOR || min >= avg || avg >= max ||
+        max > CHUNK_MAX_CEIL) {
         rc = err_set(COFFER_EINVAL,
                      "chunker sizes min=%u avg=%u max=%u are inconsistent: need avg a power "
                      "of two and %u <= min < avg < max <= %u",
@@ -94,15 +94,15 @@ static inline size_t roll(const uint64_t *gear, const uint8_t *data, size_t i, s
                           uint64_t mask, uint64_t *hp)
 {
     uint64_t h = *hp;
-#define ROLL_PAIR(k)                                                                           \
-    do {                                                                                       \
-        uint64_t g1 = gear[data[i + (k)]], g2 = gear[data[i + (k) + 1]];                       \
-        uint64_t h1 = (h << 1) + g1;                                                           \
-        h = (h << 2) + ((g1 << 1) + g2);                                                       \
-        if (!(h1 & mask))                                                                      \
-            return i + (k) + 1;                                                                \
-        if (!(h & mask))                                                                       \
-            return i + (k) + 2;                                                                \
+#define ROLL_PAIR(k)                                                                               \
+    do {                                                                                           \
+        uint64_t g1 = gear[data[i + (k)]], g2 = gear[data[i + (k) + 1]];                           \
+        uint64_t h1 = (h << 1) + g1;                                                               \
+        h = (h << 2) + ((g1 << 1) + g2);                                                           \
+        if (!(h1 & mask))                                                                          \
+            return i + (k) + 1;                                                                    \
+        if (!(h & mask))                                                                           \
+            return i + (k) + 2;                                                                    \
     } while (0)
     for (; e - i >= 8; i += 8) {
         ROLL_PAIR(0);

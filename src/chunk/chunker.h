@@ -38,8 +38,8 @@ typedef struct chunker_params {
 
 /* Derive the gear table from secret with HKDF ("coffer/v1/gear") and compute masks.
  * Returns COFFER_EINVAL for inconsistent sizes. */
-int chunker_params_init(chunker_params_t *p, const uint8_t secret[32], uint32_t min,
-                        uint32_t avg, uint32_t max);
+int chunker_params_init(chunker_params_t *p, const uint8_t secret[32], uint32_t min, uint32_t avg,
+                        uint32_t max);
 
 typedef struct chunker {
     const chunker_params_t *p; /* borrowed */

@@ -7,9 +7,9 @@
  *    output buffer of exactly that size, so a blob that would not save enough fails with
  *    dstSize_tooSmall as soon as its output overflows, instead of being compressed to the end
  *    and thrown away. The probe uses the same rule on its sample.
- *  - The probe sample is the whole blob when it is at most PROBE_MAX bytes, else PROBE_MAX/2
- *    bytes from the start and PROBE_MAX/2 from the middle. At level 1 with a blob that fits
- *    the sample, the probe would equal the real compression, so it is skipped.
+ *  - Blobs of at most PROBE_MAX bytes are not probed: compressing them (bounded output, see
+ *    above) costs about what a probe would. Larger blobs are probed on PROBE_MAX/2 bytes from
+ *    the start and PROBE_MAX/2 from the middle.
  *  - Decompression never allocates more than raw_len (capped by COMPRESS_RAW_MAX) and
  *    accepts only one standard zstd frame whose declared content size is raw_len. Each thread
  *    keeps one ZSTD_DCtx, freed by a pthread key destructor at thread exit.
@@ -29,9 +29,9 @@
 #define ZSTD_MAGIC_LE "\x28\xb5\x2f\xfd" /* RFC 8878 frame magic 0xFD2FB528, little-endian */
 
 struct compressor {
-    int level;       /* 0: never compress */
-    ZSTD_CCtx *cctx; /* owned */
-    uint8_t *sample; /* PROBE_MAX bytes, owned: the probe's input when the blob is larger */
+    int level;        /* 0: never compress */
+    ZSTD_CCtx *cctx;  /* owned */
+    uint8_t *sample;  /* PROBE_MAX bytes, owned: the probe's input when the blob is larger */
     uint8_t *scratch; /* PROBE_MAX bytes, owned: the probe's (discarded) output */
 };
 
@@ -42,8 +42,8 @@ static _Thread_local ZSTD_DCtx *t_dctx;
 
 static int zstd_fail(size_t code, const char *what)
 {
-    int rc = ZSTD_getErrorCode(code) == ZSTD_error_memory_allocation ? COFFER_ENOMEM
-                                                                      : COFFER_EINVAL;
+    int rc =
+        ZSTD_getErrorCode(code) == ZSTD_error_memory_allocation ? COFFER_ENOMEM : COFFER_EINVAL;
     return err_set(rc, "%s: zstd: %s", what, ZSTD_getErrorName(code));
 }
 
@@ -125,7 +125,7 @@ int compressor_run(compressor_t *c, const void *in, size_t n, buf_t *out, bool *
         goto out;
     if (c->level == 0 || n == 0)
         goto raw;
-    if (!(c->level == PROBE_LEVEL && n <= PROBE_MAX)) {
+    if (n > PROBE_MAX) { /* small blobs: compressing is as cheap as probing */
         rc = probe(c, in, n, &worth);
         if (rc)
             goto out;
@@ -185,8 +185,9 @@ int compress_decompress(const void *in, size_t n, size_t raw_len, buf_t *out)
 
     buf_reset(out);
     if (raw_len > COMPRESS_RAW_MAX)
-        return err_set(COFFER_ELIMIT, "compressed blob claims %zu bytes, more than the %u-byte "
-                                      "limit: the index entry is damaged",
+        return err_set(COFFER_ELIMIT,
+                       "compressed blob claims %zu bytes, more than the %u-byte "
+                       "limit: the index entry is damaged",
                        raw_len, COMPRESS_RAW_MAX);
     if (n < 4 || memcmp(in, ZSTD_MAGIC_LE, 4) != 0)
         return err_set(COFFER_ECORRUPT, "compressed blob is not a zstd frame");
@@ -195,8 +196,7 @@ int compress_decompress(const void *in, size_t n, size_t raw_len, buf_t *out)
         return err_set(COFFER_ECORRUPT, "compressed blob has a damaged zstd frame header");
     if (fcs != raw_len)
         return err_set(COFFER_ECORRUPT,
-                       "compressed blob declares %llu bytes but the index says %zu", fcs,
-                       raw_len);
+                       "compressed blob declares %llu bytes but the index says %zu", fcs, raw_len);
     size_t fsz = ZSTD_findFrameCompressedSize(in, n);
     if (ZSTD_isError(fsz) || fsz != n)
         return err_set(COFFER_ECORRUPT,

@@ -38,8 +38,8 @@
 #include <sodium.h>
 
 #define SHA256_BLOCK 64
-#define HKDF_OUT_MAX (255u * CRYPTO_HASH_LEN) /* RFC 5869 limit for SHA-256 */
-#define KDF_OUT_MAX 1024u                     /* password KDF output; keys are 32 bytes */
+#define HKDF_OUT_MAX (255u * CRYPTO_HASH_LEN)    /* RFC 5869 limit for SHA-256 */
+#define KDF_OUT_MAX 1024u                        /* password KDF output; keys are 32 bytes */
 #define GCM_MAX_BYTES ((UINT64_C(1) << 36) - 32) /* NIST SP 800-38D plaintext limit */
 #define EVP_STEP ((size_t)1 << 30)               /* EVP lengths are int: feed in 1 GiB steps */
 
@@ -113,28 +113,26 @@ static int ensure_init(void)
     return 0;
 }
 
-/* The calling thread's scratch contexts, created on first use. */
-static int tls_get(struct crypto_tls **out)
+/* The calling thread's scratch contexts, created on first use. NULL on failure, with the
+ * error record set (err_code() gives the code). */
+static struct crypto_tls *tls_get(void)
 {
-    int rc = ensure_init();
-    if (rc)
-        return rc;
-    if (t_tls) {
-        *out = t_tls;
-        return 0;
-    }
+    if (ensure_init())
+        return NULL;
+    if (t_tls)
+        return t_tls;
     struct crypto_tls *t = calloc(1, sizeof *t);
-    if (!t)
-        return err_set(COFFER_ENOMEM, "out of memory allocating crypto thread state");
-    t->md = EVP_MD_CTX_new();
-    t->gcm = EVP_CIPHER_CTX_new();
-    if (!t->md || !t->gcm || pthread_setspecific(g_tls_key, t) != 0) {
+    if (t) {
+        t->md = EVP_MD_CTX_new();
+        t->gcm = EVP_CIPHER_CTX_new();
+    }
+    if (!t || !t->md || !t->gcm || pthread_setspecific(g_tls_key, t) != 0) {
         tls_destroy(t);
-        return err_set(COFFER_ENOMEM, "out of memory allocating crypto thread state");
+        err_set(COFFER_ENOMEM, "out of memory allocating crypto thread state");
+        return NULL;
     }
     t_tls = t;
-    *out = t;
-    return 0;
+    return t;
 }
 
 int crypto_random(void *out, size_t n)
@@ -217,11 +215,11 @@ void crypto_hmac_free(crypto_hmac_t *h)
 
 int crypto_hmac(const crypto_hmac_t *h, const void *data, size_t n, uint8_t out[CRYPTO_HASH_LEN])
 {
-    struct crypto_tls *t;
+    struct crypto_tls *t = tls_get();
     uint8_t ih[CRYPTO_HASH_LEN];
-    int rc = tls_get(&t);
-    if (rc)
-        return rc;
+    int rc = 0;
+    if (!t)
+        return err_code();
     if (!EVP_MD_CTX_copy_ex(t->md, h->inner) || !EVP_DigestUpdate(t->md, data, n) ||
         !EVP_DigestFinal_ex(t->md, ih, NULL) || !EVP_MD_CTX_copy_ex(t->md, h->outer) ||
         !EVP_DigestUpdate(t->md, ih, sizeof ih) || !EVP_DigestFinal_ex(t->md, out, NULL))
@@ -297,12 +295,11 @@ static int gcm_body(EVP_CIPHER_CTX *ctx, const uint8_t *in, size_t n, uint8_t *o
 int crypto_seal(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t nonce[CRYPTO_NONCE_LEN],
                 const void *ad, size_t ad_len, const void *in, size_t n, uint8_t *out)
 {
-    struct crypto_tls *t;
+    struct crypto_tls *t = tls_get();
     int len;
     assert(ad || !ad_len);
-    int rc = tls_get(&t);
-    if (rc)
-        return rc;
+    if (!t)
+        return err_code();
     if ((uint64_t)n > GCM_MAX_BYTES)
         return err_set(COFFER_ELIMIT, "AES-256-GCM: %zu bytes exceed the per-nonce limit", n);
     /* GCM's default IV length is 12 bytes (CRYPTO_NONCE_LEN), so no IVLEN control is needed. */
@@ -316,13 +313,12 @@ int crypto_seal(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t nonce[CRYPTO_NO
 int crypto_open(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t nonce[CRYPTO_NONCE_LEN],
                 const void *ad, size_t ad_len, const void *in, size_t n, uint8_t *out)
 {
-    struct crypto_tls *t;
+    struct crypto_tls *t = tls_get();
     uint8_t tag[CRYPTO_TAG_LEN];
     int len;
     assert(ad || !ad_len);
-    int rc = tls_get(&t);
-    if (rc)
-        return rc;
+    if (!t)
+        return err_code();
     if (n < CRYPTO_TAG_LEN)
         return err_set(COFFER_ECORRUPT,
                        "encrypted data is %zu bytes, shorter than its %d-byte tag: truncated", n,
@@ -348,8 +344,7 @@ int crypto_open(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t nonce[CRYPTO_NO
 int crypto_scrypt(const char *password, size_t pw_len, const uint8_t *salt, size_t salt_len,
                   uint64_t n, uint32_t r, uint32_t p, uint8_t *out, size_t out_len)
 {
-    if (n < 2 || (n & (n - 1)) != 0 || r == 0 || p == 0 || out_len == 0 ||
-        out_len > KDF_OUT_MAX)
+    if (n < 2 || (n & (n - 1)) != 0 || r == 0 || p == 0 || out_len == 0 || out_len > KDF_OUT_MAX)
         return err_set(COFFER_EINVAL,
                        "scrypt parameters N=%llu r=%u p=%u (output %zu bytes) are invalid: N "
                        "must be a power of two >= 2, r and p >= 1, output 1..%u bytes",
@@ -383,8 +378,7 @@ int crypto_argon2id(const char *password, size_t pw_len, const uint8_t *salt, si
         return err_set(COFFER_ELIMIT,
                        "argon2id parameters ops=%llu mem=%llu exceed the caps (ops <= %u, mem "
                        "<= 4 GiB): the key slot is damaged or hostile",
-                       (unsigned long long)opslimit, (unsigned long long)memlimit,
-                       ARGON2_OPS_MAX);
+                       (unsigned long long)opslimit, (unsigned long long)memlimit, ARGON2_OPS_MAX);
     if (opslimit < crypto_pwhash_argon2id_OPSLIMIT_MIN ||
         memlimit < crypto_pwhash_argon2id_MEMLIMIT_MIN ||
         salt_len != crypto_pwhash_argon2id_SALTBYTES ||
@@ -449,13 +443,13 @@ int crypto_b64_decode(const char *in, uint8_t **out, size_t *out_len)
     if (pad == 1 && len >= 2 && in[len - 2] == '=')
         pad++;
     if (len % 4 != 0)
-        return err_set(COFFER_EINVAL, "base64 text of %zu characters is not a multiple of 4: "
-                                      "truncated or not base64",
+        return err_set(COFFER_EINVAL,
+                       "base64 text of %zu characters is not a multiple of 4: "
+                       "truncated or not base64",
                        len);
     for (size_t i = 0; i < len - pad; i++)
         if (b64_val((unsigned char)in[i]) < 0)
-            return err_set(COFFER_EINVAL,
-                           "base64 text has an invalid character at offset %zu", i);
+            return err_set(COFFER_EINVAL, "base64 text has an invalid character at offset %zu", i);
     if (pad > 0) {
         int last = b64_val((unsigned char)in[len - pad - 1]);
         if ((pad == 1 && (last & 0x3)) || (pad == 2 && (last & 0xf)))

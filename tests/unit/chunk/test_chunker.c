@@ -17,9 +17,8 @@
 #define KIB 1024u
 #define MIB (1024u * 1024u)
 
-static const uint8_t SECRET[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
-                                   11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
-                                   22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+static const uint8_t SECRET[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+                                   16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
 
 /* xorshift64*: fast reproducible test data. */
 static uint64_t rng_next(uint64_t *s)
@@ -65,8 +64,8 @@ static cuts_t chunk_all(const chunker_params_t *p, const uint8_t *data, size_t n
     chunker_t c;
     chunker_init(&c, p);
     uint64_t s = seed;
-    size_t off = 0;       /* bytes fed so far */
-    size_t start = 0;     /* start of the current chunk */
+    size_t off = 0;   /* bytes fed so far */
+    size_t start = 0; /* start of the current chunk */
     while (off < n) {
         size_t piece = n - off;
         if (seed) {
@@ -119,15 +118,14 @@ static void test_params_validation(void **state)
     assert_int_equal(chunker_params_init(&p, SECRET, 32, 4 * KIB, 16 * KIB), COFFER_EINVAL);
     assert_int_equal(chunker_params_init(&p, SECRET, 4 * KIB, 4 * KIB, 16 * KIB), COFFER_EINVAL);
     assert_int_equal(chunker_params_init(&p, SECRET, 1 * KIB, 4 * KIB, 4 * KIB), COFFER_EINVAL);
-    assert_int_equal(chunker_params_init(&p, SECRET, 1 * MIB, 32 * MIB, 65 * MIB),
-                     COFFER_EINVAL);
+    assert_int_equal(chunker_params_init(&p, SECRET, 1 * MIB, 32 * MIB, 65 * MIB), COFFER_EINVAL);
     assert_int_equal(chunker_params_init(&p, SECRET, 1 * KIB, 0, 16 * KIB), COFFER_EINVAL);
     assert_int_equal(p.min, 0x5a5a5a5a);
     assert_int_equal(chunker_params_init(&p, SECRET, 64, 128, 256), 0);
     assert_int_equal(chunker_params_init(&p, SECRET, 16 * MIB, 32 * MIB, 64 * MIB), 0);
-    assert_int_equal(chunker_params_init(&p, SECRET, CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT,
-                                         CHUNK_MAX_DEFAULT),
-                     0);
+    assert_int_equal(
+        chunker_params_init(&p, SECRET, CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT),
+        0);
     /* avg = 2^20: 22 top bits for the strict mask, 18 for the loose one. */
     assert_true(p.mask_s == ~UINT64_C(0) << 42);
     assert_true(p.mask_l == ~UINT64_C(0) << 46);
@@ -207,9 +205,9 @@ static void test_bounds(void **state)
     free(c.end);
 
     /* Default sizes. */
-    assert_int_equal(chunker_params_init(&p, SECRET, CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT,
-                                         CHUNK_MAX_DEFAULT),
-                     0);
+    assert_int_equal(
+        chunker_params_init(&p, SECRET, CHUNK_MIN_DEFAULT, CHUNK_AVG_DEFAULT, CHUNK_MAX_DEFAULT),
+        0);
     free(data);
     n = 32 * MIB;
     data = random_data(n, 8);

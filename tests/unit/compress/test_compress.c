@@ -39,9 +39,9 @@ static void fill_random(uint8_t *d, size_t n, uint64_t seed)
 /* Text-like data: words from a small vocabulary, spaces and newlines. */
 static void fill_text(uint8_t *d, size_t n, uint64_t seed)
 {
-    static const char *const words[] = {"backup", "restore", "snapshot", "pack",  "index",
-                                        "blob",   "chunk",   "the",      "of",    "a",
-                                        "repository", "encrypted", "zstd", "level", "probe"};
+    static const char *const words[] = {"backup",     "restore",   "snapshot", "pack",  "index",
+                                        "blob",       "chunk",     "the",      "of",    "a",
+                                        "repository", "encrypted", "zstd",     "level", "probe"};
     uint64_t s = seed;
     size_t i = 0;
     while (i < n) {
@@ -105,9 +105,9 @@ static void test_raw_policy(void **state)
     assert_int_equal(compressor_new(0, &off), 0);
 
     fill_random(d, n, 2);
-    roundtrip(c, d, n, false);     /* random: the probe says raw */
-    roundtrip(c, d, 1000, false);  /* small random: whole-blob attempt fails the 3 % rule */
-    roundtrip(c, d, 0, false);     /* empty */
+    roundtrip(c, d, n, false);    /* random: the probe says raw */
+    roundtrip(c, d, 1000, false); /* small random: whole-blob attempt fails the 3 % rule */
+    roundtrip(c, d, 0, false);    /* empty */
 
     /* Start and middle random, the rest zeros: the probe sees only noise and stores raw. */
     memset(d, 0, n);

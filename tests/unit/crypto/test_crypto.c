@@ -146,12 +146,14 @@ static void test_hkdf_rfc5869(void **state)
     /* Test case 1. */
     assert_int_equal(crypto_hkdf(ikm, sizeof ikm, salt, sizeof salt, info, sizeof info, okm, 42),
                      0);
-    assert_hex(okm, 42,
-               "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
+    assert_hex(
+        okm, 42,
+        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865");
     /* Test case 3: no salt, no info. */
     assert_int_equal(crypto_hkdf(ikm, sizeof ikm, NULL, 0, NULL, 0, okm, 42), 0);
-    assert_hex(okm, 42,
-               "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8");
+    assert_hex(
+        okm, 42,
+        "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8");
     /* Output longer than 255 hash lengths is refused, and okm is untouched. */
     static uint8_t big[255 * 32 + 1];
     assert_int_equal(crypto_hkdf(ikm, sizeof ikm, NULL, 0, NULL, 0, big, sizeof big),
@@ -201,8 +203,7 @@ static void test_gcm_tamper(void **state)
     for (size_t i = 0; i < sizeof spots / sizeof spots[0]; i++) {
         ct[spots[i]] ^= 0x04;
         memset(back, 0xAA, N);
-        assert_int_equal(crypto_open(key, nonce, ad, sizeof ad, ct, N + 16, back),
-                         COFFER_ECORRUPT);
+        assert_int_equal(crypto_open(key, nonce, ad, sizeof ad, ct, N + 16, back), COFFER_ECORRUPT);
         for (size_t j = 0; j < N; j++)
             assert_int_equal(back[j], 0);
         ct[spots[i]] ^= 0x04;
@@ -242,8 +243,8 @@ static void test_scrypt_rfc7914(void **state)
     assert_hex(out, 64,
                "77d6576238657b203b19ca42c18a0497f16b4844e3074ae8dfdffa3fede21442"
                "fcd0069ded0948f8326a753a0fc81f17e8d3e0fb2e0d3628cf35e20c38d18906");
-    assert_int_equal(
-        crypto_scrypt("password", 8, (const uint8_t *)"NaCl", 4, 1024, 8, 16, out, 64), 0);
+    assert_int_equal(crypto_scrypt("password", 8, (const uint8_t *)"NaCl", 4, 1024, 8, 16, out, 64),
+                     0);
     assert_hex(out, 64,
                "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
                "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640");
@@ -329,8 +330,8 @@ static void test_b64(void **state)
         free(s);
         free(d);
     }
-    const char *bad[] = {"Zg=",      "Zg",       "Z===",     "====",  "Zm9v!A==", "Zm=v",
-                         "Zg==Zg==", " Zm9v",    "Zm9v\n",   "Zh==",  "Zm9=",     "Zm-v",
+    const char *bad[] = {"Zg=",      "Zg",       "Z===",     "====", "Zm9v!A==", "Zm=v",
+                         "Zg==Zg==", " Zm9v",    "Zm9v\n",   "Zh==", "Zm9=",     "Zm-v",
                          "Zm9vYg=a", "Zm9vY===", "Zm9vYmF_", "=Zm9v"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint8_t *d = (uint8_t *)0x1;
@@ -356,12 +357,12 @@ static void test_random_wipe(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_sha256),         cmocka_unit_test(test_hmac_rfc4231_tc2),
-        cmocka_unit_test(test_hmac_key32),     cmocka_unit_test(test_hmac_threads),
-        cmocka_unit_test(test_hkdf_rfc5869),   cmocka_unit_test(test_gcm_vector),
-        cmocka_unit_test(test_gcm_tamper),     cmocka_unit_test(test_scrypt_rfc7914),
-        cmocka_unit_test(test_scrypt_caps),    cmocka_unit_test(test_argon2id),
-        cmocka_unit_test(test_b64),            cmocka_unit_test(test_random_wipe),
+        cmocka_unit_test(test_sha256),       cmocka_unit_test(test_hmac_rfc4231_tc2),
+        cmocka_unit_test(test_hmac_key32),   cmocka_unit_test(test_hmac_threads),
+        cmocka_unit_test(test_hkdf_rfc5869), cmocka_unit_test(test_gcm_vector),
+        cmocka_unit_test(test_gcm_tamper),   cmocka_unit_test(test_scrypt_rfc7914),
+        cmocka_unit_test(test_scrypt_caps),  cmocka_unit_test(test_argon2id),
+        cmocka_unit_test(test_b64),          cmocka_unit_test(test_random_wipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
