@@ -33,12 +33,13 @@ typedef struct diff_ctx {
 
 static void help(void)
 {
-    printf("usage: coffer diff SNAP1 SNAP2 [--json]\n"
-           "  SNAP1, SNAP2  \"latest\" or id prefixes (see `coffer snapshots`)\n"
-           "Lines: \"+ PATH\" added, \"- PATH\" removed, \"M PATH\" content changed,\n"
-           "       \"U PATH\" metadata only (mode, owner, mtime, xattrs), \"T PATH\" type changed;\n"
-           "then a summary with counts and the content bytes added and removed.\n"
-           "--json: one {\"path\",\"change\"} object per line, then a summary object.\n");
+    printf(
+        "usage: coffer diff SNAP1 SNAP2 [--json]\n"
+        "  SNAP1, SNAP2  \"latest\" or id prefixes (see `coffer snapshots`)\n"
+        "Lines: \"+ PATH\" added, \"- PATH\" removed, \"M PATH\" content changed,\n"
+        "       \"U PATH\" metadata only (mode, owner, mtime, xattrs), \"T PATH\" type changed;\n"
+        "then a summary with counts and the content bytes added and removed.\n"
+        "--json: one {\"path\",\"change\"} object per line, then a summary object.\n");
 }
 
 static void path_cut(diff_ctx_t *c, size_t len)
@@ -196,9 +197,8 @@ static bool content_eq(const node_t *a, const node_t *b)
 
 static bool meta_eq(const node_t *a, const node_t *b)
 {
-    return a->mode == b->mode && a->uid == b->uid && a->gid == b->gid &&
-           str_eq(a->user, b->user) && str_eq(a->group, b->group) &&
-           a->mtime_ns == b->mtime_ns && xattrs_eq(a, b);
+    return a->mode == b->mode && a->uid == b->uid && a->gid == b->gid && str_eq(a->user, b->user) &&
+           str_eq(a->group, b->group) && a->mtime_ns == b->mtime_ns && xattrs_eq(a, b);
 }
 
 typedef struct ext_ref {
@@ -355,13 +355,12 @@ int cmd_diff(cli_t *cli, int argc, char **argv)
         char h1[65], h2[65];
         hex_encode(s1.id, 32, h1);
         hex_encode(s2.id, 32, h2);
-        cli_json_line(json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "message_type",
-                                "summary", "snapshot1", h1, "snapshot2", h2, "added",
-                                (json_int_t)c.added, "removed", (json_int_t)c.removed,
-                                "modified", (json_int_t)c.modified, "metadata",
-                                (json_int_t)c.metadata, "type_changed", (json_int_t)c.typechg,
-                                "bytes_added", (json_int_t)c.bytes_added, "bytes_removed",
-                                (json_int_t)c.bytes_removed));
+        cli_json_line(
+            json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "message_type", "summary",
+                      "snapshot1", h1, "snapshot2", h2, "added", (json_int_t)c.added, "removed",
+                      (json_int_t)c.removed, "modified", (json_int_t)c.modified, "metadata",
+                      (json_int_t)c.metadata, "type_changed", (json_int_t)c.typechg, "bytes_added",
+                      (json_int_t)c.bytes_added, "bytes_removed", (json_int_t)c.bytes_removed));
     } else if (!cli->quiet) {
         char ba[32], br[32];
         cli_fmt_bytes(c.bytes_added, ba, sizeof ba);

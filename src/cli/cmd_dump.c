@@ -63,8 +63,9 @@ static int find_path(repo_t *r, const uint8_t root[32], const char *path, node_t
             goto out;
         }
         if (n->type != NODE_DIR) {
-            rc = err_set(COFFER_ENOENT, "no such path in the snapshot: %s (%.*s is not a "
-                                        "directory)",
+            rc = err_set(COFFER_ENOENT,
+                         "no such path in the snapshot: %s (%.*s is not a "
+                         "directory)",
                          path, (int)(p + len - path), path);
             goto out;
         }
@@ -205,8 +206,8 @@ int cmd_dump(cli_t *cli, int argc, char **argv)
     }
     if (rc) {
         if (rc == COFFER_ENOENT)
-            rc = err_set(rc, "no such file in snapshot %.8s: %s (see `coffer ls %.8s`)", hex,
-                         path, hex);
+            rc = err_set(rc, "no such file in snapshot %.8s: %s (see `coffer ls %.8s`)", hex, path,
+                         hex);
         goto out;
     }
     switch (n.type) {
@@ -224,8 +225,7 @@ int cmd_dump(cli_t *cli, int argc, char **argv)
                      n.link_target ? n.link_target : "?");
         break;
     default:
-        rc = err_set(COFFER_EINVAL, "%s is not a regular file (a device, fifo or socket)",
-                     path);
+        rc = err_set(COFFER_EINVAL, "%s is not a regular file (a device, fifo or socket)", path);
         break;
     }
 out:

@@ -124,13 +124,12 @@ static int key_list(cli_t *cli, repo_t *r)
         json_t *arr = json_array();
         for (size_t i = 0; i < l.n; i++) {
             key_slot_t *k = &l.v[i];
-            json_t *o = json_pack("{s:s,s:s#,s:b}", "id", k->id, "short_id", k->id, 8,
-                                  "current", strcmp(k->id, cur) == 0);
+            json_t *o = json_pack("{s:s,s:s#,s:b}", "id", k->id, "short_id", k->id, 8, "current",
+                                  strcmp(k->id, cur) == 0);
             if (k->bad)
                 json_object_set_new(o, "error", json_string("cannot be read or parsed"));
             json_object_set_new(o, "kdf", k->kdf ? json_string(k->kdf) : json_null());
-            json_object_set_new(o, "created",
-                                k->created ? json_string(k->created) : json_null());
+            json_object_set_new(o, "created", k->created ? json_string(k->created) : json_null());
             json_object_set_new(o, "host", k->host ? json_string(k->host) : json_null());
             json_object_set_new(o, "user", k->user ? json_string(k->user) : json_null());
             json_array_append_new(arr, o);
@@ -145,9 +144,9 @@ static int key_list(cli_t *cli, repo_t *r)
                        strcmp(k->id, cur) == 0 ? '*' : ' ', k->id);
                 continue;
             }
-            printf("%c %.8s  %-8s  %-20s  %-16s  %s\n", strcmp(k->id, cur) == 0 ? '*' : ' ',
-                   k->id, k->kdf ? k->kdf : "", k->created ? k->created : "",
-                   k->host ? k->host : "", k->user ? k->user : "");
+            printf("%c %.8s  %-8s  %-20s  %-16s  %s\n", strcmp(k->id, cur) == 0 ? '*' : ' ', k->id,
+                   k->kdf ? k->kdf : "", k->created ? k->created : "", k->host ? k->host : "",
+                   k->user ? k->user : "");
         }
         printf("%zu key slot%s (* = the one that opened the repository)\n", l.n,
                l.n == 1 ? "" : "s");
@@ -233,13 +232,14 @@ static int key_remove(cli_t *cli, repo_t *r, const char *prefix)
                      "password first (COFFER_PASSWORD), or use `coffer key passwd` to replace it",
                      cur);
     } else if (l.n < 2) {
-        rc = err_set(COFFER_EINVAL, "key slot %.8s is the last one: the repository could "
-                                    "never be opened again",
+        rc = err_set(COFFER_EINVAL,
+                     "key slot %.8s is the last one: the repository could "
+                     "never be opened again",
                      l.v[found].id);
     } else if (!(rc = remove_slot(r, l.v[found].id))) {
         if (cli->json)
-            cli_json_line(json_pack("{s:s,s:s}", "message_type", "key_removed", "id",
-                                    l.v[found].id));
+            cli_json_line(
+                json_pack("{s:s,s:s}", "message_type", "key_removed", "id", l.v[found].id));
         else if (!cli->quiet)
             printf("removed key slot %.8s\n", l.v[found].id);
     }
@@ -276,8 +276,9 @@ int cmd_key(cli_t *cli, int argc, char **argv)
         const char *p = argv[optind + 1];
         size_t plen = strlen(p);
         if (plen < 4 || plen > 64 || !is_hex(p, plen))
-            return cli_usage("key", "\"%s\" is not a key slot id: give at least 4 lowercase "
-                                    "hex digits (see `coffer key list`)",
+            return cli_usage("key",
+                             "\"%s\" is not a key slot id: give at least 4 lowercase "
+                             "hex digits (see `coffer key list`)",
                              p);
     }
     repo_t *r = NULL;
@@ -302,15 +303,16 @@ int cmd_key(cli_t *cli, int argc, char **argv)
         if (!(rc = add_slot(r, id))) {
             rc = remove_slot(r, old);
             if (rc)
-                rc = err_ctx(rc, "could not remove the old key slot %.8s (the new slot %.8s "
-                                 "works; both passwords open the repository until `coffer "
-                                 "key remove %.8s` succeeds)",
+                rc = err_ctx(rc,
+                             "could not remove the old key slot %.8s (the new slot %.8s "
+                             "works; both passwords open the repository until `coffer "
+                             "key remove %.8s` succeeds)",
                              old, id, old);
         }
         if (!rc) {
             if (cli->json)
-                cli_json_line(json_pack("{s:s,s:s,s:s}", "message_type", "password_changed",
-                                        "id", id, "removed", old));
+                cli_json_line(json_pack("{s:s,s:s,s:s}", "message_type", "password_changed", "id",
+                                        id, "removed", old));
             else if (!cli->quiet)
                 printf("password changed: new key slot %.8s, removed %.8s\n", id, old);
         }

@@ -103,8 +103,7 @@ static void print_node(ls_ctx_t *c, const char *path, const node_t *n)
         snprintf(user, sizeof user, "%" PRIu32, n->uid);
     if (!n->group)
         snprintf(group, sizeof group, "%" PRIu32, n->gid);
-    snprintf(owner, sizeof owner, "%s/%s", n->user ? n->user : user,
-             n->group ? n->group : group);
+    snprintf(owner, sizeof owner, "%s/%s", n->user ? n->user : user, n->group ? n->group : group);
     time_format_local(n->mtime_ns, ts, sizeof ts);
     if (n->type == NODE_CHR || n->type == NODE_BLK)
         printf("%s %-17s %12s %s %s\n", mode, owner, "-", ts, path);
@@ -194,8 +193,9 @@ static int find_path(repo_t *r, const uint8_t root[32], const char *path, node_t
             goto out;
         }
         if (n->type != NODE_DIR) {
-            rc = err_set(COFFER_ENOENT, "no such path in the snapshot: %s (%.*s is not a "
-                                        "directory)",
+            rc = err_set(COFFER_ENOENT,
+                         "no such path in the snapshot: %s (%.*s is not a "
+                         "directory)",
                          path, (int)(p + len - path), path);
             goto out;
         }

@@ -136,8 +136,7 @@ static int tree_size(stats_ctx_t *c, const uint8_t id[32], int depth, uint64_t *
     if (cli_stop)
         return err_set(COFFER_EINTR, "interrupted");
     if (depth > STATS_MAX_DEPTH)
-        return err_set(COFFER_ELIMIT, "directories nested deeper than %d levels",
-                       STATS_MAX_DEPTH);
+        return err_set(COFFER_ELIMIT, "directories nested deeper than %d levels", STATS_MAX_DEPTH);
     tree_t t;
     tree_init(&t);
     uint64_t bytes = 0, files = 0;
@@ -253,15 +252,13 @@ static int repo_totals(cli_t *cli, repo_t *r)
             (json_int_t)packs.bytes, "data_blobs", (json_int_t)blobs.data, "tree_blobs",
             (json_int_t)blobs.tree, "raw_bytes", (json_int_t)raw, "raw_data_bytes",
             (json_int_t)blobs.raw_data, "blob_stored_bytes", (json_int_t)blobs.stored,
-            "restore_size", (json_int_t)restore, "files", (json_int_t)files,
-            "compression_ratio", ratio(raw, packs.bytes), "dedup_ratio",
-            ratio(restore, blobs.raw_data)));
+            "restore_size", (json_int_t)restore, "files", (json_int_t)files, "compression_ratio",
+            ratio(raw, packs.bytes), "dedup_ratio", ratio(restore, blobs.raw_data)));
     } else {
         printf("repository %s\n", cli->repo);
         printf("  %-26s %zu\n", "snapshots:", n_snaps);
         printf("  %-26s %" PRIu64 "\n", "packs:", packs.n);
-        printf("  %-26s %" PRIu64 " data, %" PRIu64 " tree\n", "blobs:", blobs.data,
-               blobs.tree);
+        printf("  %-26s %" PRIu64 " data, %" PRIu64 " tree\n", "blobs:", blobs.data, blobs.tree);
         line_bytes("stored size (packs):", packs.bytes);
         line_bytes("uncompressed blob size:", raw);
         printf("  %-26s %.2fx\n", "compression ratio:", ratio(raw, packs.bytes));
@@ -275,8 +272,7 @@ out:
     id_map_release(&c.trees);
     id_map_release(&c.blobs);
     if (!rc && bad)
-        rc = err_set(COFFER_EPARTIAL, "%zu snapshot(s) could not be read: run `coffer check`",
-                     bad);
+        rc = err_set(COFFER_EPARTIAL, "%zu snapshot(s) could not be read: run `coffer check`", bad);
     return rc;
 }
 
@@ -332,8 +328,8 @@ static int snap_stats(cli_t *cli, repo_t *r, snapshot_t *snaps, size_t n, int mo
             line_bytes("restore size:", restore);
         }
         if (mode != MODE_RESTORE) {
-            printf("  %-26s %" PRIu64 " data, %" PRIu64 " tree\n", "unique blobs:",
-                   c.data_blobs, c.tree_blobs);
+            printf("  %-26s %" PRIu64 " data, %" PRIu64 " tree\n", "unique blobs:", c.data_blobs,
+                   c.tree_blobs);
             line_bytes("unique blob size:", c.blob_bytes);
             line_bytes("stored size of those:", c.blob_stored);
         }
@@ -361,9 +357,8 @@ static void help(void)
 
 int cmd_stats(cli_t *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"mode", required_argument, 0, 'm'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"mode", required_argument, 0, 'm'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     int mode = MODE_ALL, ch;
     bool mode_set = false;
     optind = 1;
@@ -406,8 +401,8 @@ int cmd_stats(cli_t *cli, int argc, char **argv)
             goto out;
         rc = snap_stats(cli, r, snaps, n, mode);
         if (!rc && bad)
-            rc = err_set(COFFER_EPARTIAL,
-                         "%zu snapshot(s) could not be read: run `coffer check`", bad);
+            rc = err_set(COFFER_EPARTIAL, "%zu snapshot(s) could not be read: run `coffer check`",
+                         bad);
         goto out;
     }
     if (!(snaps = calloc(n_specs, sizeof *snaps))) {

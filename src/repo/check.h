@@ -64,7 +64,7 @@ typedef struct check_report {
     size_t errors, warnings, infos;
     /* what was checked */
     size_t key_slots, index_segments, packs, snapshots, trees;
-    uint64_t data_blobs; /* distinct data blobs referenced by the snapshots */
+    uint64_t data_blobs; /* data blob references checked, once per distinct tree */
     size_t packs_read;
     uint64_t bytes_read;
 } check_report_t;

@@ -18,10 +18,6 @@ enum { B_LAST, B_HOURLY, B_DAILY, B_WEEKLY, B_MONTHLY, B_YEARLY, B_COUNT };
 static const unsigned bucket_reason[B_COUNT] = {RETENTION_LAST,   RETENTION_HOURLY,
                                                 RETENTION_DAILY,  RETENTION_WEEKLY,
                                                 RETENTION_MONTHLY, RETENTION_YEARLY};
-/* strftime formats of the bucket of a snapshot (local time); "last" has none: every snapshot
- * is its own bucket. */
-static const char *const bucket_fmt[B_COUNT] = {NULL, "%Y-%m-%d %H", "%Y-%m-%d", "%G-W%V",
-                                                "%Y-%m", "%Y"};
 
 static const char *const reason_names[RETENTION_N_REASONS] = {
     "last",   "hourly", "daily", "weekly",        "monthly",
@@ -130,7 +126,8 @@ static int cmp_newest_first(const void *a, const void *b)
     return -memcmp(x->id, y->id, sizeof x->id);
 }
 
-/* The bucket of time_ns for kind b in local time. */
+/* The bucket of time_ns for kind b (not B_LAST: every snapshot is its own "last" bucket) in
+ * local time. Literal formats so the compiler checks them. */
 static void bucket_of(int b, int64_t time_ns, char *out, size_t n)
 {
     int64_t sec = time_ns / 1000000000;
@@ -138,7 +135,27 @@ static void bucket_of(int b, int64_t time_ns, char *out, size_t n)
         sec--;
     time_t t = (time_t)sec;
     struct tm tm;
-    if (!localtime_r(&t, &tm) || strftime(out, n, bucket_fmt[b], &tm) == 0)
+    size_t len = 0;
+    if (localtime_r(&t, &tm)) {
+        switch (b) {
+        case B_HOURLY:
+            len = strftime(out, n, "%Y-%m-%d %H", &tm);
+            break;
+        case B_DAILY:
+            len = strftime(out, n, "%Y-%m-%d", &tm);
+            break;
+        case B_WEEKLY:
+            len = strftime(out, n, "%G-W%V", &tm);
+            break;
+        case B_MONTHLY:
+            len = strftime(out, n, "%Y-%m", &tm);
+            break;
+        default:
+            len = strftime(out, n, "%Y", &tm);
+            break;
+        }
+    }
+    if (len == 0)
         out[0] = 0; /* out of libc's range: one shared bucket rather than a crash */
 }
 
@@ -193,7 +210,7 @@ int retention_apply(const retention_policy_t *p, const snapshot_t *const *snaps,
                 continue;
             char key[32] = "";
             bool differs = true;
-            if (bucket_fmt[b]) {
+            if (b != B_LAST) {
                 bucket_of(b, s->time_ns, key, sizeof key);
                 differs = !have_last[b] || strcmp(key, last[b]) != 0;
             }

@@ -139,10 +139,12 @@ static void test_daily(void **state)
             assert_int_equal(g.d[i].reasons, RETENTION_DAILY);
     }
 
-    /* unlimited: one per day, 30 */
+    /* unlimited: one per day, 30, and the oldest snapshot (an unlimited count is never used
+     * up) */
     p.keep_daily = RETENTION_UNLIMITED;
     apply_ok(&p, &g);
-    assert_int_equal(count_kept(&g), 30);
+    assert_int_equal(count_kept(&g), 31);
+    assert_true(g.d[0].keep && !g.d[1].keep && g.d[3].keep);
 
     /* hourly: every snapshot is in its own hour */
     p = (retention_policy_t){.keep_hourly = 10};
