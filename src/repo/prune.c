@@ -680,8 +680,6 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
         uint8_t cid[32];
         char cname[96];
         rc = crypto_random(cid, sizeof cid);
-        repo_obj_name("maint", cid, cname, sizeof cname);
-        memcpy(cname + 6, "condemned-", 10); /* "maint/condemned-<hex>" */
         {
             char hex[65];
             hex_encode(cid, 32, hex);
@@ -693,6 +691,7 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
             alive.st = st;
             alive.stale = heartbeat_stale_ns();
             alive.self = writer_session(w)->id;
+            buf_reset(&b);
             if (!(rc = condemned_encode(&c, &b)) &&
                 !(rc = envelope_seal(writer_session(w), ENV_CONDEMNED, NULL, b.data, b.len,
                                      true, &sealed)))
