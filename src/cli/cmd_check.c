@@ -45,8 +45,8 @@ static void print_finding(cli_t *cli, const check_finding_t *f)
             json_array_append_new(snaps, json_string(hex));
         }
         cli_json_line(json_pack("{s:s,s:s,s:s,s:s,s:o}", "message_type", "finding", "severity",
-                                sev_name(f->severity), "object", f->object, "message",
-                                f->message, "snapshots", snaps));
+                                sev_name(f->severity), "object", f->object, "message", f->message,
+                                "snapshots", snaps));
         return;
     }
     if (cli->quiet && f->severity == CHECK_INFO)
@@ -73,8 +73,8 @@ static void print_summary(cli_t *cli, const check_report_t *rep, bool read_data)
             "{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "message_type", "summary",
             "ok", rep->errors == 0, "errors", (json_int_t)rep->errors, "warnings",
             (json_int_t)rep->warnings, "infos", (json_int_t)rep->infos, "key_slots",
-            (json_int_t)rep->key_slots, "index_segments", (json_int_t)rep->index_segments,
-            "packs", (json_int_t)rep->packs, "snapshots", (json_int_t)rep->snapshots, "trees",
+            (json_int_t)rep->key_slots, "index_segments", (json_int_t)rep->index_segments, "packs",
+            (json_int_t)rep->packs, "snapshots", (json_int_t)rep->snapshots, "trees",
             (json_int_t)rep->trees, "data_blobs", (json_int_t)rep->data_blobs, "packs_read",
             (json_int_t)rep->packs_read, "bytes_read", (json_int_t)rep->bytes_read));
         return;
@@ -101,12 +101,10 @@ static void print_summary(cli_t *cli, const check_report_t *rep, bool read_data)
 
 int cmd_check(cli_t *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"read-data", no_argument, 0, 'd'},
-                                         {"read-data-subset", required_argument, 0, 's'},
-                                         {"threads", required_argument, 0, 'T'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"read-data", no_argument, 0, 'd'},     {"read-data-subset", required_argument, 0, 's'},
+        {"threads", required_argument, 0, 'T'}, {"json", no_argument, 0, 'j'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     static _Atomic uint64_t bytes, items;
     check_opts_t o = {.bytes = &bytes, .items = &items, .stop = &cli_stop};
     bool subset = false;

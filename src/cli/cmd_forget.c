@@ -47,8 +47,8 @@ typedef struct fgroup {
 
 /* What forget decided for each snapshot of the filtered array. */
 typedef struct plan {
-    bool *remove;       /* n entries */
-    unsigned *reasons;  /* n entries: why kept */
+    bool *remove;      /* n entries */
+    unsigned *reasons; /* n entries: why kept */
     fgroup_t *groups;
     size_t n_groups;
     size_t n_remove;
@@ -85,8 +85,9 @@ static int parse_count(const char *opt, const char *arg, int *out)
     errno = 0;
     long v = strtol(arg, &end, 10);
     if (errno || end == arg || *end || v < RETENTION_UNLIMITED || v > INT_MAX)
-        return cli_usage("forget", "--%s takes a count (a number >= 0, or -1 for unlimited), "
-                                   "not \"%s\"",
+        return cli_usage("forget",
+                         "--%s takes a count (a number >= 0, or -1 for unlimited), "
+                         "not \"%s\"",
                          opt, arg);
     *out = (int)v;
     return 0;
@@ -204,8 +205,7 @@ static void print_row(const snapshot_t *s, const char *reasons)
         k += (size_t)snprintf(tagstr + k, sizeof tagstr - k, "%s%s", t ? "," : "", s->tags[t]);
     char line[512];
     int len = snprintf(line, sizeof line, "%.8s   %-19s %-16.16s %-9s %-10s %s", hex, ts,
-                       s->host ? s->host : "", s->status ? s->status : "complete", tagstr,
-                       reasons);
+                       s->host ? s->host : "", s->status ? s->status : "complete", tagstr, reasons);
     size_t end = len < 0 ? 0 : (size_t)len < sizeof line ? (size_t)len : sizeof line - 1;
     while (end > 0 && line[end - 1] == ' ')
         end--;
@@ -213,8 +213,7 @@ static void print_row(const snapshot_t *s, const char *reasons)
 }
 
 /* Human table of one group: kept snapshots with reasons, then removed ones. */
-static int print_group(const snapshot_t *snaps, const plan_t *pl, const fgroup_t *g,
-                       bool policy)
+static int print_group(const snapshot_t *snaps, const plan_t *pl, const fgroup_t *g, bool policy)
 {
     buf_t b;
     buf_init(&b);
@@ -262,8 +261,8 @@ static json_t *group_json(const snapshot_t *snaps, const plan_t *pl, const fgrou
                 json_array_append_new(r, json_string(retention_reason_name(1u << bit)));
         json_object_set_new(why, hex, r);
     }
-    return json_pack("{s:s,s:o,s:o,s:o}", "group", g->key, "keep", keep, "remove", rem,
-                     "reasons", why);
+    return json_pack("{s:s,s:o,s:o,s:o}", "group", g->key, "keep", keep, "remove", rem, "reasons",
+                     why);
 }
 
 /* Remove the planned snapshots; a snapshot already gone is not an error. Returns 0 or the
@@ -300,8 +299,9 @@ static int remove_planned(cli_t *cli, repo_t *r, const snapshot_t *snaps, size_t
     }
     *out_removed = removed;
     if (first && first != COFFER_EINTR)
-        return err_set(first, "could not remove %zu snapshot(s) (errors above); the others are "
-                              "gone: run the same forget again",
+        return err_set(first,
+                       "could not remove %zu snapshot(s) (errors above); the others are "
+                       "gone: run the same forget again",
                        failed);
     return first;
 }
@@ -340,8 +340,8 @@ int cmd_forget(cli_t *cli, int argc, char **argv)
         case O_WEEKLY:
         case O_MONTHLY:
         case O_YEARLY: {
-            int *dst[] = {&pol.keep_last,    &pol.keep_hourly,  &pol.keep_daily,
-                          &pol.keep_weekly,  &pol.keep_monthly, &pol.keep_yearly};
+            int *dst[] = {&pol.keep_last,   &pol.keep_hourly,  &pol.keep_daily,
+                          &pol.keep_weekly, &pol.keep_monthly, &pol.keep_yearly};
             if ((rc = parse_count(name, optarg, dst[c - O_LAST])))
                 return rc;
             break;
@@ -434,12 +434,12 @@ int cmd_forget(cli_t *cli, int argc, char **argv)
         }
         /* one unnamed group holding the named snapshots */
         pl.groups = calloc(1, sizeof *pl.groups);
+        pl.n_groups = pl.groups ? 1 : 0;
         if (!pl.groups || !(pl.groups[0].key = strdup("")) ||
             !(pl.groups[0].idx = calloc(pl.n_remove, sizeof *pl.groups[0].idx))) {
             rc = err_set(COFFER_ENOMEM, "out of memory planning forget");
             goto out;
         }
-        pl.n_groups = 1;
         for (size_t i = 0; i < n; i++)
             if (pl.remove[i])
                 pl.groups[0].idx[pl.groups[0].n++] = i;

@@ -189,6 +189,8 @@ int rd_varint(rd_t *r, uint64_t *out)
             return underrun(r);
         v |= (uint64_t)(c & 0x7f) << shift;
         if (!(c & 0x80)) {
+            if (c == 0 && shift > 0)
+                return err_set(COFFER_ECORRUPT, "%s has a non-canonical number", r->what);
             *out = v;
             return 0;
         }

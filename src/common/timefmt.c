@@ -96,6 +96,8 @@ int time_parse_rfc3339(const char *s, int64_t *out_ns)
     if (*p)
         return COFFER_EINVAL;
     time_t t = timegm(&tm);
+    if (t < -9000000000ll || t > 9000000000ll) /* beyond ~ +-285 years of the epoch */
+        return COFFER_EINVAL;
     *out_ns = ((int64_t)t - off) * 1000000000 + frac;
     return 0;
 }

@@ -145,6 +145,47 @@ static int uset_add(uset_t *s, uint32_t x)
     return 0;
 }
 
+/* ---- name lists ---- */
+
+typedef struct name_list {
+    char (*names)[NAME_LEN];
+    int64_t *mtimes;
+    uint64_t *sizes;
+    size_t n, cap;
+} name_list_t;
+
+static int collect(void *ud, const char *name, const storage_stat_t *st)
+{
+    name_list_t *l = ud;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        char(*nn)[NAME_LEN] = realloc(l->names, nc * sizeof *nn);
+        if (nn)
+            l->names = nn;
+        int64_t *nm = nn ? realloc(l->mtimes, nc * sizeof *nm) : NULL;
+        if (nm)
+            l->mtimes = nm;
+        uint64_t *nz = nm ? realloc(l->sizes, nc * sizeof *nz) : NULL;
+        if (!nz)
+            return err_set(COFFER_ENOMEM, "out of memory listing the repository");
+        l->sizes = nz;
+        l->cap = nc;
+    }
+    snprintf(l->names[l->n], NAME_LEN, "%s", name);
+    l->mtimes[l->n] = st ? st->mtime_ns : 0;
+    l->sizes[l->n] = st ? st->size : 0;
+    l->n++;
+    return 0;
+}
+
+static void name_list_release(name_list_t *l)
+{
+    free(l->names);
+    free(l->mtimes);
+    free(l->sizes);
+    memset(l, 0, sizeof *l);
+}
+
 /* ---- state ---- */
 
 typedef struct cpack {
@@ -193,6 +234,7 @@ typedef struct ctx {
     uint32_t missing; /* finding for blobs not in the index (NO_FINDING until needed) */
     uint64_t n_missing_data, n_missing_trees;
     uint8_t first_missing[32];
+    name_list_t unref; /* packs in data/ that no readable index segment lists */
 } ctx_t;
 
 static bool stopped(const ctx_t *c)
@@ -290,47 +332,6 @@ static bool fatal(int rc)
     return rc == COFFER_ENOMEM || rc == COFFER_EINTR;
 }
 
-/* ---- name lists ---- */
-
-typedef struct name_list {
-    char (*names)[NAME_LEN];
-    int64_t *mtimes;
-    uint64_t *sizes;
-    size_t n, cap;
-} name_list_t;
-
-static int collect(void *ud, const char *name, const storage_stat_t *st)
-{
-    name_list_t *l = ud;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        char(*nn)[NAME_LEN] = realloc(l->names, nc * sizeof *nn);
-        if (nn)
-            l->names = nn;
-        int64_t *nm = nn ? realloc(l->mtimes, nc * sizeof *nm) : NULL;
-        if (nm)
-            l->mtimes = nm;
-        uint64_t *nz = nm ? realloc(l->sizes, nc * sizeof *nz) : NULL;
-        if (!nz)
-            return err_set(COFFER_ENOMEM, "out of memory listing the repository");
-        l->sizes = nz;
-        l->cap = nc;
-    }
-    snprintf(l->names[l->n], NAME_LEN, "%s", name);
-    l->mtimes[l->n] = st ? st->mtime_ns : 0;
-    l->sizes[l->n] = st ? st->size : 0;
-    l->n++;
-    return 0;
-}
-
-static void name_list_release(name_list_t *l)
-{
-    free(l->names);
-    free(l->mtimes);
-    free(l->sizes);
-    memset(l, 0, sizeof *l);
-}
-
 static int list_prefix(ctx_t *c, const char *prefix, name_list_t *out)
 {
     int rc = storage_list(c->st, prefix, collect, out);
@@ -395,8 +396,8 @@ static int check_keys(ctx_t *c)
         if (fatal(prc))
             rc = prc;
         else if (prc)
-            rc = finding_add(c, CHECK_ERROR, l.names[i], "key slot %s is malformed: %s",
-                             l.names[i], err_msg());
+            rc = finding_add(c, CHECK_ERROR, l.names[i], "key slot %s is malformed: %s", l.names[i],
+                             err_msg());
     }
     buf_release(&b);
     name_list_release(&l);
@@ -630,10 +631,10 @@ static int check_index(ctx_t *c)
             c->n_sup = sup_before;
             c->n_bad_segs++;
             rc = finding_add(c, CHECK_ERROR, l.names[i],
-                             "index segment %s is damaged (%s); commands that load the index "
-                             "fail while it exists: remove it, then run a backup, which "
-                             "re-indexes the packs it listed",
-                             l.names[i], err_msg());
+                             "%s; commands that load the index fail while this index segment "
+                             "exists: remove it, then run a backup, which re-indexes the packs "
+                             "it listed",
+                             err_msg());
             continue;
         }
         c->seg_ok[s] = true;
@@ -781,23 +782,7 @@ static int check_packs(ctx_t *c)
             p->size = l.sizes[i];
             continue;
         }
-        char sz[32];
-        snprintf(sz, sizeof sz, "%llu", (unsigned long long)l.sizes[i]);
-        if (idmap_get(&c->condemned, id, NULL))
-            rc = finding_add(c, CHECK_INFO, nm,
-                             "pack %s (%s bytes) is condemned: prune phase 2 removes it", nm,
-                             sz);
-        else if (c->n_bad_segs)
-            rc = finding_add(c, CHECK_WARNING, nm,
-                             "pack %s (%s bytes) is not listed by any readable index segment; "
-                             "a damaged segment may list it: do not prune now (the next backup "
-                             "re-indexes it)",
-                             nm, sz);
-        else
-            rc = finding_add(c, CHECK_WARNING, nm,
-                             "pack %s (%s bytes) is not referenced by the index: unreferenced "
-                             "pack (prune removes it)",
-                             nm, sz);
+        rc = collect(&c->unref, nm, &(storage_stat_t){.size = l.sizes[i]});
     }
     c->rep->packs = c->n_packs;
     for (size_t i = 0; i < c->n_packs && !rc; i++) {
@@ -864,8 +849,9 @@ static int compare_header(cpack_t *p, pack_entry_t *h, size_t hn)
             ix[i].raw_len != h[i].raw_len || ix[i].offset != h[i].offset) {
             char hex[65];
             hex_encode(h[i].id, 32, hex);
-            rc = problem(p, "its header and the index disagree about the blob at offset %u "
-                            "(header: blob %.16s)",
+            rc = problem(p,
+                         "its header and the index disagree about the blob at offset %u "
+                         "(header: blob %.16s)",
                          h[i].offset, hex);
             goto out;
         }
@@ -877,8 +863,8 @@ out:
 
 /* Verify one blob of the pack bytes: decrypt, decompress, length, HMAC. On failure the error
  * record says why. */
-static int verify_blob(repo_t *r, const uint8_t key[32], const pack_entry_t *e,
-                       const uint8_t *data, uint64_t limit, buf_t *plain, buf_t *raw)
+static int verify_blob(repo_t *r, const uint8_t key[32], const pack_entry_t *e, const uint8_t *data,
+                       uint64_t limit, buf_t *plain, buf_t *raw)
 {
     uint8_t check[32];
     char hex[65];
@@ -895,8 +881,7 @@ static int verify_blob(repo_t *r, const uint8_t key[32], const pack_entry_t *e,
     if (e->compressed) {
         rc = compress_decompress(plain->data, plain->len, e->raw_len, raw);
         if (rc && !fatal(rc))
-            rc = err_set(COFFER_ECORRUPT, "blob %.16s does not decompress (%s)", hex,
-                         err_msg());
+            rc = err_set(COFFER_ECORRUPT, "blob %.16s does not decompress (%s)", hex, err_msg());
         if (rc)
             return rc;
         out = raw;
@@ -907,8 +892,7 @@ static int verify_blob(repo_t *r, const uint8_t key[32], const pack_entry_t *e,
     if ((rc = repo_blob_id(r, out->data, out->len, check)))
         return rc;
     if (memcmp(check, e->id, 32) != 0)
-        return err_set(COFFER_ECORRUPT, "blob %.16s does not match its id (HMAC mismatch)",
-                       hex);
+        return err_set(COFFER_ECORRUPT, "blob %.16s does not match its id (HMAC mismatch)", hex);
     return 0;
 }
 
@@ -947,13 +931,12 @@ static int read_one_pack(ctx_t *c, cpack_t *p)
         goto out;
     /* header */
     limit = data.len;
-    hrc = data.len >= 4 ? pack_header_locate(data.data + data.len - 4, data.len, name,
-                                                 &hoff, &hlen)
-                            : err_set(COFFER_ECORRUPT, "%s is truncated", name);
+    hrc = data.len >= 4 ? pack_header_locate(data.data + data.len - 4, data.len, name, &hoff, &hlen)
+                        : err_set(COFFER_ECORRUPT, "%s is truncated", name);
     if (!hrc) {
         limit = hoff;
-        hrc = envelope_open(repo_keyring(c->r), ENV_PACK_HEADER, NULL, data.data + hoff, hlen,
-                            name, &plain);
+        hrc = envelope_open(repo_keyring(c->r), ENV_PACK_HEADER, NULL, data.data + hoff, hlen, name,
+                            &plain);
         if (!hrc && memcmp(data.data + hoff + 2, p->session, 16) != 0)
             hrc = err_set(COFFER_ECORRUPT, "the index names another writer session than the "
                                            "pack header");
@@ -1278,8 +1261,7 @@ static int check_snapshots(ctx_t *c)
         uset_t acc = {0};
         if (!name_id(l.names[i], 10, id)) {
             rc = finding_add(c, CHECK_WARNING, l.names[i],
-                             "unexpected object %s in snapshots/: coffer ignores it",
-                             l.names[i]);
+                             "unexpected object %s in snapshots/: coffer ignores it", l.names[i]);
             continue;
         }
         count_item(c);
@@ -1295,8 +1277,7 @@ static int check_snapshots(ctx_t *c)
         c->rep->snapshots++;
         if (lrc) {
             if (!(rc = finding_add(c, CHECK_ERROR, l.names[i],
-                                   "snapshot %s cannot be read (%s); it cannot be restored",
-                                   l.names[i], err_msg())))
+                                   "%s; this snapshot cannot be restored", err_msg())))
                 rc = finding_add_snapshot(&c->rep->findings[last_finding(c)], id);
             snapshot_release(&s);
             continue;
@@ -1311,18 +1292,54 @@ static int check_snapshots(ctx_t *c)
     return rc;
 }
 
+/* Packs no readable segment lists: garbage for prune, unless blobs the snapshots need are
+ * missing from the index, in which case these packs may hold them. */
+static int report_unreferenced(ctx_t *c)
+{
+    int rc = 0;
+    for (size_t i = 0; i < c->unref.n && !rc; i++) {
+        const char *nm = c->unref.names[i];
+        unsigned long long sz = (unsigned long long)c->unref.sizes[i];
+        uint8_t id[32];
+        if (name_id(nm, 8, id) && idmap_get(&c->condemned, id, NULL))
+            rc = finding_add(c, CHECK_INFO, nm,
+                             "pack %s (%llu bytes) is condemned: prune phase 2 removes it", nm, sz);
+        else if (c->n_bad_segs || c->missing != NO_FINDING)
+            rc = finding_add(c, CHECK_WARNING, nm,
+                             "pack %s (%llu bytes) is not listed by any readable index "
+                             "segment, and blobs the snapshots need are missing from the index: "
+                             "it may hold them; do not prune now (a backup re-indexes it)",
+                             nm, sz);
+        else
+            rc = finding_add(c, CHECK_WARNING, nm,
+                             "pack %s (%llu bytes) is not referenced by the index: unreferenced "
+                             "pack (prune removes it)",
+                             nm, sz);
+    }
+    return rc;
+}
+
 static int finalize_missing(ctx_t *c)
 {
     if (c->missing == NO_FINDING)
         return 0;
-    char hex[65], msg[MSG_MAX];
+    char hex[65], what[128], msg[MSG_MAX];
     hex_encode(c->first_missing, 32, hex);
+    if (c->n_missing_data && c->n_missing_trees)
+        snprintf(what, sizeof what, "%llu data blob(s) and %llu tree(s)",
+                 (unsigned long long)c->n_missing_data, (unsigned long long)c->n_missing_trees);
+    else if (c->n_missing_data)
+        snprintf(what, sizeof what, "%llu data blob(s)", (unsigned long long)c->n_missing_data);
+    else
+        snprintf(what, sizeof what, "%llu tree(s)", (unsigned long long)c->n_missing_trees);
     snprintf(msg, sizeof msg,
-             "%llu data blob(s) and %llu tree(s) referenced by snapshots are not in the index "
-             "(first: %.16s)%s; files that need them cannot be restored",
-             (unsigned long long)c->n_missing_data, (unsigned long long)c->n_missing_trees,
-             hex,
-             c->n_bad_segs ? "; a damaged index segment probably listed them (see above)" : "");
+             "%s referenced by snapshots %s not in the index (first: %.16s)%s; files that need "
+             "them cannot be restored%s",
+             what, c->n_missing_data + c->n_missing_trees == 1 ? "is" : "are", hex,
+             c->n_bad_segs ? "; a damaged index segment probably listed them (see above)" : "",
+             c->unref.n ? "; a backup re-indexes unreferenced packs (listed below), which may "
+                          "hold them: run one, then check again"
+                        : "");
     char *m = strdup(msg);
     if (!m)
         return err_set(COFFER_ENOMEM, "out of memory checking the repository");
@@ -1377,7 +1394,8 @@ int check_run(repo_t *r, const check_opts_t *o, check_report_t *rep)
         goto out;
     if (o->read_data && (rc = read_packs(&c)))
         goto out;
-    if ((rc = finalize_packs(&c)) || (rc = check_snapshots(&c)) || (rc = finalize_missing(&c)))
+    if ((rc = finalize_packs(&c)) || (rc = check_snapshots(&c)) || (rc = finalize_missing(&c)) ||
+        (rc = report_unreferenced(&c)))
         goto out;
 out:
     if (rc && c.missing != NO_FINDING)
@@ -1390,6 +1408,7 @@ out:
     free(c.seg_sup);
     free(c.sup);
     free(c.ixmap);
+    name_list_release(&c.unref);
     idmap_release(&c.condemned);
     idmap_release(&c.bad_blobs);
     idmap_release(&c.trees);

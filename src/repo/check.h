@@ -42,19 +42,19 @@ typedef struct check_finding {
 } check_finding_t;
 
 typedef enum check_subset {
-    CHECK_SUBSET_ALL = 0,  /* every pack (with read_data) */
-    CHECK_SUBSET_PART,     /* part `part` (1-based) of `of`, by pack id range: deterministic */
-    CHECK_SUBSET_PERCENT,  /* a random `percent` % of the packs (crypto_random) */
+    CHECK_SUBSET_ALL = 0, /* every pack (with read_data) */
+    CHECK_SUBSET_PART,    /* part `part` (1-based) of `of`, by pack id range: deterministic */
+    CHECK_SUBSET_PERCENT, /* a random `percent` % of the packs (crypto_random) */
 } check_subset_t;
 
 typedef struct check_opts {
-    bool read_data;          /* read and verify pack contents */
-    check_subset_t subset;   /* which packs to read when read_data */
-    unsigned part, of;       /* CHECK_SUBSET_PART: 1 <= part <= of */
-    double percent;          /* CHECK_SUBSET_PERCENT: 0 < percent <= 100 */
-    int threads;             /* pack readers; 0 = min(CPUs, 8) */
-    _Atomic uint64_t *bytes; /* optional progress counters: bytes of packs read... */
-    _Atomic uint64_t *items; /* ...and objects checked */
+    bool read_data;              /* read and verify pack contents */
+    check_subset_t subset;       /* which packs to read when read_data */
+    unsigned part, of;           /* CHECK_SUBSET_PART: 1 <= part <= of */
+    double percent;              /* CHECK_SUBSET_PERCENT: 0 < percent <= 100 */
+    int threads;                 /* pack readers; 0 = min(CPUs, 8) */
+    _Atomic uint64_t *bytes;     /* optional progress counters: bytes of packs read... */
+    _Atomic uint64_t *items;     /* ...and objects checked */
     volatile sig_atomic_t *stop; /* optional: when it becomes non-zero, stop (COFFER_EINTR) */
 } check_opts_t;
 

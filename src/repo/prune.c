@@ -566,6 +566,7 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
     int rc;
 
     writer_opts_t wo = {.purpose = "prune", .no_adopt = true};
+    repo_set_strict(r, true); /* never decide deletions on a partial view */
     if ((rc = writer_open(r, &wo, &w)))
         goto out;
     if (!o->dry_run && (rc = take_lease(r, w, &lease)))

@@ -31,6 +31,7 @@ struct repo {
     chunker_params_t chunker;
     char key_id[65];
     index_t *index;
+    bool strict; /* damaged index segments and condemned lists are errors, not warnings */
     uint8_t (*index_ids)[32];
     size_t n_index_ids;
 };
@@ -420,6 +421,11 @@ const char *repo_key_id(const repo_t *r)
     return r->key_id;
 }
 
+void repo_set_strict(repo_t *r, bool strict)
+{
+    r->strict = strict;
+}
+
 index_t *repo_index(repo_t *r)
 {
     return r->index;
@@ -568,12 +574,21 @@ int repo_load_index(repo_t *r)
             rc = 0;
             continue;
         }
+        sl.inserting = false;
+        if (!rc)
+            rc = idxseg_decode(plains[i].data, plains[i].len, l.names[i], &cb);
+        if (rc && rc != COFFER_ENOMEM && !r->strict) {
+            /* lenient readers go on without it: blobs it lists look missing (restore fails
+             * only for what needs them; a backup stores them again) */
+            log_warn("ignoring damaged index segment: %s (run `coffer check`)", err_msg());
+            err_clear();
+            buf_release(&plains[i]);
+            rc = 0;
+            continue;
+        }
         if (rc)
             goto out;
         r->n_index_ids++;
-        sl.inserting = false;
-        if ((rc = idxseg_decode(plains[i].data, plains[i].len, l.names[i], &cb)))
-            goto out;
     }
     sl.inserting = true;
     for (size_t i = 0, k = 0; i < l.n; i++) {
@@ -807,6 +822,12 @@ static int mark_condemned(void *ud, const char *name, const storage_stat_t *st)
     }
     if (!rc)
         rc = condemned_decode(b.data, b.len, name, &c);
+    if (rc && rc != COFFER_ENOMEM && !cl->r->strict) {
+        /* its packs are never swept while it is damaged, so ignoring it is safe */
+        log_warn("ignoring damaged condemned list: %s", err_msg());
+        err_clear();
+        rc = 0;
+    }
     for (size_t i = 0; !rc && i < c.n_packs; i++) {
         uint32_t no;
         static const uint8_t zero[16];

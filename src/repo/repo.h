@@ -63,6 +63,9 @@ int repo_add_key(repo_t *r, const char *password, const keyslot_kdf_t *kdf, char
 /* Load every index segment that is not superseded, and every condemned list (marking those
  * packs PACK_F_CONDEMNED). Idempotent: a second call reloads from scratch. */
 int repo_load_index(repo_t *r);
+/* Strict mode (prune): a damaged index segment or condemned list fails repo_load_index.
+ * Default (readers, backups): it is skipped with a warning. */
+void repo_set_strict(repo_t *r, bool strict);
 index_t *repo_index(repo_t *r); /* borrowed; valid until the next repo_load_index */
 /* Ids of the index segments loaded (including superseded ones); borrowed. */
 const uint8_t (*repo_index_ids(repo_t *r, size_t *out_n))[32];

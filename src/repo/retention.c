@@ -15,8 +15,8 @@
 /* The counted kinds, in restic's order; the index is the bucket number below. */
 enum { B_LAST, B_HOURLY, B_DAILY, B_WEEKLY, B_MONTHLY, B_YEARLY, B_COUNT };
 
-static const unsigned bucket_reason[B_COUNT] = {RETENTION_LAST,   RETENTION_HOURLY,
-                                                RETENTION_DAILY,  RETENTION_WEEKLY,
+static const unsigned bucket_reason[B_COUNT] = {RETENTION_LAST,    RETENTION_HOURLY,
+                                                RETENTION_DAILY,   RETENTION_WEEKLY,
                                                 RETENTION_MONTHLY, RETENTION_YEARLY};
 
 static const char *const reason_names[RETENTION_N_REASONS] = {
@@ -62,8 +62,8 @@ bool retention_policy_empty(const retention_policy_t *p)
 
 int retention_policy_check(const retention_policy_t *p)
 {
-    static const char *const opt[B_COUNT] = {"keep-last",    "keep-hourly", "keep-daily",
-                                             "keep-weekly",  "keep-monthly", "keep-yearly"};
+    static const char *const opt[B_COUNT] = {"keep-last",   "keep-hourly",  "keep-daily",
+                                             "keep-weekly", "keep-monthly", "keep-yearly"};
     int c[B_COUNT];
     policy_counts(p, c);
     for (int b = 0; b < B_COUNT; b++)
@@ -172,8 +172,9 @@ int retention_apply(const retention_policy_t *p, const snapshot_t *const *snaps,
     }
     ordered_t *good = calloc(n ? n : 1, sizeof *good);
     if (!good)
-        return err_set(COFFER_ENOMEM, "out of memory applying a retention policy to %zu "
-                                      "snapshots",
+        return err_set(COFFER_ENOMEM,
+                       "out of memory applying a retention policy to %zu "
+                       "snapshots",
                        n);
     size_t ng = 0;
     for (size_t i = 0; i < n; i++)
@@ -202,8 +203,7 @@ int retention_apply(const retention_policy_t *p, const snapshot_t *const *snaps,
             if (p->keep_tags[t] && has_tag_list(s, p->keep_tags[t]))
                 reasons |= RETENTION_TAG;
         /* newest - within may go below INT64_MIN only for times before 1677: clamp. */
-        if (p->keep_within_s &&
-            (newest < INT64_MIN + within_ns || s->time_ns > newest - within_ns))
+        if (p->keep_within_s && (newest < INT64_MIN + within_ns || s->time_ns > newest - within_ns))
             reasons |= RETENTION_WITHIN;
         for (int b = 0; b < B_COUNT; b++) {
             if (count[b] == 0)
@@ -241,7 +241,7 @@ const char *retention_reason_name(unsigned reason)
 int retention_reasons_format(unsigned reasons, buf_t *out)
 {
     buf_reset(out);
-    int rc = buf_reserve(out, 0);
+    int rc = buf_append(out, "", 0); /* allocates and NUL-terminates */
     for (int i = 0; i < RETENTION_N_REASONS && !rc; i++)
         if (reasons & (1u << i))
             rc = buf_printf(out, "%s%s", out->len ? ", " : "", reason_names[i]);
@@ -265,7 +265,7 @@ int retention_policy_describe(const retention_policy_t *p, buf_t *out)
     int c[B_COUNT];
     policy_counts(p, c);
     buf_reset(out);
-    int rc = buf_reserve(out, 0);
+    int rc = buf_append(out, "", 0); /* allocates and NUL-terminates */
     bool counted = false;
     if (retention_policy_empty(p))
         return rc ? rc : buf_append_str(out, "empty policy: keep everything");
@@ -431,7 +431,7 @@ static int append_sorted_list(buf_t *out, const char *name, char *const *items, 
 int retention_group_key(const snapshot_t *s, unsigned flags, buf_t *out)
 {
     buf_reset(out);
-    int rc = buf_reserve(out, 0);
+    int rc = buf_append(out, "", 0); /* allocates and NUL-terminates */
     if (!rc && (flags & RETENTION_GROUP_HOST)) {
         rc = buf_append_str(out, "host=");
         if (!rc)

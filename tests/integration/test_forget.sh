@@ -109,7 +109,7 @@ c forget --keep-last 2 >/dev/null
 assert_eq "$(count)" 4 "snapshots after a second forget"
 
 step "forget ID removes that snapshot only; a bad id among good ones removes nothing"
-victim=$(ids 's["host"] == "other"' | head -1)
+victim=$(ids 's["host"] == "other"' | sed -n 1p)
 keeper=$(ids 's["host"] == "other"' | tail -1)
 assert_exit 1 c forget "${victim:0:8}" ffffffffffff
 assert_eq "$(count)" 4 "snapshots after a forget with a bad id"

@@ -64,8 +64,8 @@ static void set_failed(snapshot_t *s)
 /* Seconds since the epoch of a UTC date and time. */
 static int64_t utc(int y, int mo, int d, int h, int mi)
 {
-    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
-                    .tm_min = mi};
+    struct tm tm = {
+        .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi};
     return (int64_t)timegm(&tm) * NS;
 }
 
@@ -347,8 +347,8 @@ static void test_failed(void **state)
     set_failed(&g.s[5]);
     assert_int_equal(snapshot_add_tag(&g.s[3], "keep"), 0);
     const char *tags[] = {"keep"};
-    retention_policy_t p = {.keep_daily = 2, .keep_tags = tags, .n_keep_tags = 1,
-                            .keep_within_s = 10 * 86400};
+    retention_policy_t p = {
+        .keep_daily = 2, .keep_tags = tags, .n_keep_tags = 1, .keep_within_s = 10 * 86400};
     apply_ok(&p, &g);
     /* failed and older than the newest good (day 3): removed even with a tag, within range */
     assert_false(g.d[2].keep);
@@ -437,7 +437,7 @@ static void test_dwm(void **state)
      * daily); monthly: Dec 31, Nov 30, Oct 31, Sep 30, Aug 31, Jul 31 */
     assert_int_equal(count_kept(&g), 7 + 2 + 5);
     assert_true(g.d[364].reasons == (RETENTION_DAILY | RETENTION_WEEKLY | RETENTION_MONTHLY));
-    assert_true(g.d[347].reasons == RETENTION_WEEKLY); /* Dec 14 */
+    assert_true(g.d[347].reasons == RETENTION_WEEKLY);  /* Dec 14 */
     assert_true(g.d[211].reasons == RETENTION_MONTHLY); /* Jul 31 */
     group_release(&g);
 }
@@ -515,12 +515,21 @@ static void test_group_key(void **state)
     assert_string_equal((char *)k.data, "tags=a,z");
     assert_int_equal(retention_group_key(&a, 0, &k), 0);
     assert_string_equal((char *)k.data, "");
+    /* an empty result in a fresh buffer is still a C string */
+    buf_t fresh;
+    buf_init(&fresh);
+    assert_int_equal(retention_group_key(&a, 0, &fresh), 0);
+    assert_non_null(fresh.data);
+    assert_string_equal((char *)fresh.data, "");
+    buf_release(&fresh);
+    buf_init(&fresh);
+    assert_int_equal(retention_reasons_format(0, &fresh), 0);
+    assert_string_equal((char *)fresh.data, "");
+    buf_release(&fresh);
 
     /* path order does not matter; a missing job is an empty job */
-    assert_int_equal(retention_group_key(&a, RETENTION_GROUP_HOST | RETENTION_GROUP_PATHS, &k),
-                     0);
-    assert_int_equal(retention_group_key(&b, RETENTION_GROUP_HOST | RETENTION_GROUP_PATHS, &k2),
-                     0);
+    assert_int_equal(retention_group_key(&a, RETENTION_GROUP_HOST | RETENTION_GROUP_PATHS, &k), 0);
+    assert_int_equal(retention_group_key(&b, RETENTION_GROUP_HOST | RETENTION_GROUP_PATHS, &k2), 0);
     assert_string_equal((char *)k.data, (char *)k2.data);
     assert_int_equal(retention_group_key(&b, RETENTION_GROUP_DEFAULT, &k2), 0);
     assert_string_equal((char *)k2.data, "host=db1 paths=/etc,/srv job=");
