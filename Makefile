@@ -2,8 +2,8 @@
 #
 #   make build   release build in build/ (installs missing Debian build packages first)
 #   make demo    build, then scripts/demo.sh: init, backup, restore, compare
-#   make test    ASan+UBSan build in build-asan/, then tests/run.sh (unit, integration, fuzz
-#                corpus replay); what CI runs (.ci/run)
+#   make test    clang ASan+UBSan build in build-asan/ (with the libFuzzer targets), then
+#                tests/run.sh (unit, integration, fuzz corpus replay); what CI runs (.ci/run)
 #   make fuzz    clang libFuzzer build in build-fuzz/, then fuzz each target for FUZZ_SECONDS
 #                (FUZZ_TARGET=name for one); new inputs go to build-fuzz/corpus/, crashes to
 #                build-fuzz/crashes/
@@ -34,8 +34,9 @@ demo: build
 
 test:
 	scripts/install-deps.sh test
-	@test -f $(ASAN_BUILD)/build.ninja || meson setup $(ASAN_BUILD) \
-		--buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
+	@test -f $(ASAN_BUILD)/build.ninja || CC=clang meson setup $(ASAN_BUILD) \
+		--buildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false \
+		-Dfuzz=true
 	ninja -C $(ASAN_BUILD)
 	tests/run.sh $(ASAN_BUILD)
 

@@ -220,7 +220,8 @@ static int stored_extents(const node_t *n, ext_ref_t **out, size_t *out_n)
     for (size_t i = 0; i < n->n_extents; i++)
         if (!n->extents[i].hole)
             v[k++] = (ext_ref_t){n->extents[i].id, n->extents[i].len};
-    qsort(v, k, sizeof *v, ext_cmp);
+    if (k > 1)
+        qsort(v, k, sizeof *v, ext_cmp);
     *out = v;
     *out_n = k;
     return 0;

@@ -108,7 +108,8 @@ static int list_slots(repo_t *r, bool info, key_list_t *out)
             k->bad = true;
     }
     buf_release(&b);
-    qsort(out->v, out->n, sizeof out->v[0], slot_cmp);
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof out->v[0], slot_cmp);
     err_clear();
     return 0;
 }

@@ -631,9 +631,9 @@ static int check_index(ctx_t *c)
             c->n_sup = sup_before;
             c->n_bad_segs++;
             rc = finding_add(c, CHECK_ERROR, l.names[i],
-                             "%s; commands that load the index fail while this index segment "
-                             "exists: remove it, then run a backup, which re-indexes the packs "
-                             "it listed",
+                             "%s; readers skip this index segment (its blobs look missing) and "
+                             "prune refuses to run: remove it, then run a backup, which "
+                             "re-indexes the packs it listed",
                              err_msg());
             continue;
         }
@@ -650,7 +650,9 @@ static int check_index(ctx_t *c)
             c->packs[k++] = c->packs[i];
     }
     c->n_packs = k;
-    qsort(c->packs, c->n_packs, sizeof *c->packs, cmp_pack_id);
+    if (c->n_packs > 1)
+        if (c->n_packs > 1)
+            qsort(c->packs, c->n_packs, sizeof *c->packs, cmp_pack_id);
     k = 0;
     for (size_t i = 0; i < c->n_packs; i++) {
         if (k && memcmp(c->packs[k - 1].id, c->packs[i].id, 32) == 0)
@@ -837,8 +839,10 @@ static int compare_header(cpack_t *p, pack_entry_t *h, size_t hn)
         return err_set(COFFER_ENOMEM, "out of memory checking a pack");
     if (p->n)
         memcpy(ix, p->entries, p->n * sizeof *ix);
-    qsort(ix, p->n, sizeof *ix, cmp_entry_off);
-    qsort(h, hn, sizeof *h, cmp_entry_off);
+    if (p->n > 1)
+        qsort(ix, p->n, sizeof *ix, cmp_entry_off);
+    if (hn > 1)
+        qsort(h, hn, sizeof *h, cmp_entry_off);
     if (hn != p->n) {
         rc = problem(p, "its header lists %zu blob(s) but the index %zu", hn, p->n);
         goto out;

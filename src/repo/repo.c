@@ -744,7 +744,8 @@ int repo_list_snapshots(repo_t *r, snapshot_t **out, size_t *out_n, size_t *out_
         }
         n++;
     }
-    qsort(s, n, sizeof *s, cmp_snap_time);
+    if (n > 1)
+        qsort(s, n, sizeof *s, cmp_snap_time);
     *out = s;
     *out_n = n;
     if (out_bad)

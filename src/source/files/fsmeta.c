@@ -149,7 +149,8 @@ typedef struct xhandle {
     int fd;        /* f*xattr descriptor when !by_path */
     bool own_fd;   /* fd was opened here and is closed by xh_close */
     bool by_path;  /* use the /proc path with the following calls */
-    char path[40]; /* /proc/self/fd/N of the O_PATH descriptor */
+    bool nofollow; /* path names the entry itself: use the l* calls (fast path, no O_PATH fd) */
+    char path[320]; /* /proc/self/fd/N of the O_PATH descriptor, or /proc/self/fd/DIR/NAME */
 } xhandle_t;
 
 /* 0: ready; 1: this entry has no usable xattr interface here (no /proc and not a regular
@@ -160,7 +161,14 @@ static int xh_open(int dirfd, const char *name, int pfd, const struct stat *pst,
     xh->fd = -1;
     xh->own_fd = false;
     xh->by_path = false;
+    xh->nofollow = false;
     xh->path[0] = 0;
+    if (pfd < 0) { /* fast path chosen by fsmeta_read: the entry through its directory */
+        xh->by_path = true;
+        xh->nofollow = true;
+        snprintf(xh->path, sizeof xh->path, "/proc/self/fd/%d/%s", dirfd, name);
+        return 0;
+    }
     if (proc_fd_available()) {
         xh->by_path = true;
         proc_fd_path(xh->path, sizeof xh->path, pfd);
@@ -194,11 +202,15 @@ static void xh_close(xhandle_t *xh)
 
 static ssize_t xh_list(const xhandle_t *xh, char *buf, size_t n)
 {
+    if (xh->nofollow)
+        return llistxattr(xh->path, buf, n);
     return xh->by_path ? listxattr(xh->path, buf, n) : flistxattr(xh->fd, buf, n);
 }
 
 static ssize_t xh_get(const xhandle_t *xh, const char *attr, void *buf, size_t n)
 {
+    if (xh->nofollow)
+        return lgetxattr(xh->path, attr, buf, n);
     return xh->by_path ? getxattr(xh->path, attr, buf, n) : fgetxattr(xh->fd, attr, buf, n);
 }
 
@@ -392,7 +404,7 @@ out:
     return rc;
 }
 
-static int link_read(int pfd, const char *name, off_t st_size, char **out)
+static int link_read(int fd, const char *at, const char *name, off_t st_size, char **out)
 {
     size_t cap = st_size > 0 && (uint64_t)st_size < NODE_LINK_MAX ? (size_t)st_size + 1 : 256;
     char *buf = NULL;
@@ -404,8 +416,9 @@ static int link_read(int pfd, const char *name, off_t st_size, char **out)
             rc = err_set(COFFER_ENOMEM, "out of memory reading symlink '%s'", name);
             goto out;
         }
-        /* An empty path on an O_PATH descriptor reads the link itself (Linux >= 2.6.39). */
-        ssize_t got = readlinkat(pfd, "", buf, cap);
+        /* at is "" with an O_PATH descriptor (reads the link itself, Linux >= 2.6.39), or
+         * the name within directory fd */
+        ssize_t got = readlinkat(fd, at, buf, cap);
         if (got < 0) {
             rc = err_errno("cannot read symlink '%s'", name);
             goto out;
@@ -444,6 +457,17 @@ int fsmeta_read(int dirfd, const char *name, const struct stat *st, node_t *n)
                      (unsigned)st->st_mode);
         goto out;
     }
+    /* Fast path: with /proc and a real directory fd, read the link target and xattrs through
+     * the directory (readlinkat, l*xattr on /proc/self/fd/DIR/NAME): three system calls fewer
+     * per entry than opening an O_PATH descriptor. An entry replaced since the caller's stat
+     * is caught by the caller's later checks (size/mtime/ctime/inode) at worst one run later. */
+    if (dirfd >= 0 && proc_fd_available() && strlen(name) < 256) {
+        if (type == NODE_SYMLINK && (rc = link_read(dirfd, name, name, st->st_size, &target)))
+            goto out;
+        if ((rc = xattrs_read(dirfd, name, -1, st, &xs, &n_xs)))
+            goto out;
+        goto fill;
+    }
     pfd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
     if (pfd < 0) {
         rc = err_errno("cannot open '%s' to read its metadata", name);
@@ -462,10 +486,11 @@ int fsmeta_read(int dirfd, const char *name, const struct stat *st, node_t *n)
                      name);
         goto out;
     }
-    if (type == NODE_SYMLINK && (rc = link_read(pfd, name, st->st_size, &target)))
+    if (type == NODE_SYMLINK && (rc = link_read(pfd, "", name, st->st_size, &target)))
         goto out;
     if ((rc = xattrs_read(dirfd, name, pfd, st, &xs, &n_xs)))
         goto out;
+fill:
     if (!n->name && !(nm = strdup(name))) {
         rc = err_set(COFFER_ENOMEM, "out of memory reading metadata of '%s'", name);
         goto out;
