@@ -5,7 +5,7 @@
  * Every fallible function returns int: 0 on success, a negative COFFER_E* code on failure.
  * The failing function calls err_set() with a message; callers up the stack may add context
  * with err_ctx() ("while writing pack 3f2a..."). Commands print err_msg() and map the code to
- * an exit status (see cli/exitcode.h). Library layers never print.
+ * an exit status (see cli/cli.h). Library layers never print.
  *
  * Thread safety: the record is thread-local; each thread has its own.
  */

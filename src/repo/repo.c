@@ -226,23 +226,31 @@ fail:
     return rc;
 }
 
-typedef struct key_try {
-    repo_t *r;
-    const char *password;
-    bool opened;
-    int corrupt;
-    char names[64][80];
-    size_t n;
-} key_try_t;
+typedef struct name_list {
+    char (*names)[96];
+    size_t n, cap;
+} name_list_t;
 
-static int collect_key(void *ud, const char *name, const storage_stat_t *st)
+static int collect_name(void *ud, const char *name, const storage_stat_t *st)
 {
-    key_try_t *kt = ud;
+    name_list_t *l = ud;
     (void)st;
-    if (kt->n < 64)
-        snprintf(kt->names[kt->n++], sizeof kt->names[0], "%s", name);
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 64;
+        char(*nn)[96] = realloc(l->names, nc * sizeof *nn);
+        if (!nn)
+            return err_set(COFFER_ENOMEM, "out of memory listing objects");
+        l->names = nn;
+        l->cap = nc;
+    }
+    snprintf(l->names[l->n++], 96, "%s", name);
     return 0;
 }
+
+typedef struct key_try {
+    size_t corrupt;
+    name_list_t l;
+} key_try_t;
 
 static int read_config_header(repo_t *r, const char *location, json_t **out)
 {
@@ -337,38 +345,38 @@ int repo_open(const char *location, const char *password, repo_t **out)
         rc = err_set(COFFER_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((rc = storage_list(r->st, "keys/", collect_key, kt)))
+    if ((rc = storage_list(r->st, "keys/", collect_name, &kt->l)))
         goto fail;
-    if (kt->n == 0) {
+    if (kt->l.n == 0) {
         rc = err_set(COFFER_ECORRUPT,
                      "repository at %s has no key slots (keys/ is empty): it cannot be opened",
                      location);
         goto fail;
     }
     rc = COFFER_EPASSWORD;
-    for (size_t i = 0; i < kt->n && rc; i++) {
+    for (size_t i = 0; i < kt->l.n && rc; i++) {
         buf_reset(&slot);
-        int grc = storage_get(r->st, kt->names[i], 0, 0, &slot);
+        int grc = storage_get(r->st, kt->l.names[i], 0, 0, &slot);
         if (grc) {
-            log_warn("cannot read key slot %s: %s", kt->names[i], err_msg());
+            log_warn("cannot read key slot %s: %s", kt->l.names[i], err_msg());
             kt->corrupt++;
             continue;
         }
-        rc = keyslot_open(slot.data, slot.len, password, r->id, kt->names[i], r->master);
+        rc = keyslot_open(slot.data, slot.len, password, r->id, kt->l.names[i], r->master);
         if (rc == COFFER_ECORRUPT) {
             log_warn("%s", err_msg());
             kt->corrupt++;
             rc = COFFER_EPASSWORD;
         } else if (rc == 0) {
-            snprintf(r->key_id, sizeof r->key_id, "%s", kt->names[i] + 5);
+            snprintf(r->key_id, sizeof r->key_id, "%s", kt->l.names[i] + 5);
         }
     }
     if (rc) {
-        if ((size_t)kt->corrupt == kt->n)
+        if (kt->corrupt == kt->l.n)
             rc = err_set(COFFER_ECORRUPT,
                          "no key slot of the repository at %s could be read: all %zu are "
                          "damaged; restore keys/ from a copy",
-                         location, kt->n);
+                         location, kt->l.n);
         else
             rc = err_set(COFFER_EPASSWORD,
                          "wrong password: no key slot of the repository at %s opens with it "
@@ -379,12 +387,15 @@ int repo_open(const char *location, const char *password, repo_t **out)
     if ((rc = setup_keys(r)) || (rc = open_config(r, hdr)) || (rc = index_new(&r->index)))
         goto fail;
     json_decref(hdr);
+    free(kt->l.names);
     free(kt);
     buf_release(&slot);
     *out = r;
     return 0;
 fail:
     json_decref(hdr);
+    if (kt)
+        free(kt->l.names);
     free(kt);
     buf_release(&slot);
     repo_close(r);
@@ -461,27 +472,6 @@ out:
 }
 
 /* ---- index loading ---- */
-
-typedef struct name_list {
-    char (*names)[96];
-    size_t n, cap;
-} name_list_t;
-
-static int collect_name(void *ud, const char *name, const storage_stat_t *st)
-{
-    name_list_t *l = ud;
-    (void)st;
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        char(*nn)[96] = realloc(l->names, nc * sizeof *nn);
-        if (!nn)
-            return err_set(COFFER_ENOMEM, "out of memory listing objects");
-        l->names = nn;
-        l->cap = nc;
-    }
-    snprintf(l->names[l->n++], 96, "%s", name);
-    return 0;
-}
 
 typedef struct seg_load {
     repo_t *r;

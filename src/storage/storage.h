@@ -45,7 +45,8 @@ typedef struct storage_stat {
 typedef int (*storage_list_cb)(void *ud, const char *name, const storage_stat_t *st);
 
 /* Open a location: "/path", "local:/path", "mem:NAME" (in-process, tests), and
- * "fault:<inner-location>" (fault injection wrapper over another location, tests).
+ * "fault:SPEC:LOCATION" (fault injection wrapper over another location, tests; SPEC may be
+ * empty; see storage/fault/fault.c, also applied to every location when COFFER_FAULT is set).
  * create: make the location (mkdir -p) if it does not exist; otherwise a missing location is
  * COFFER_ENOREPO. *out is owned by the caller: storage_close frees it. */
 int storage_open(const char *location, bool create, storage_t **out);
