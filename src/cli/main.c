@@ -8,6 +8,7 @@
 #include "cli/cmds.h"
 #include "common/log.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,9 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* Few malloc arenas: the worker threads' buffers are large and short-lived, and one arena
+     * per thread multiplies what glibc keeps around (peak RSS, bench/RESULTS.md). */
+    mallopt(M_ARENA_MAX, 2);
     cli_t cli = {.repo = getenv("COFFER_REPOSITORY")};
     char **args = calloc((size_t)argc + 1, sizeof *args);
     int n = 0;

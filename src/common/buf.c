@@ -46,6 +46,8 @@ int buf_reserve(buf_t *b, size_t extra)
     uint8_t *nd = realloc(b->data, ncap);
     if (!nd)
         return err_set(COFFER_ENOMEM, "out of memory growing a buffer to %zu bytes", ncap);
+    if (!b->data)
+        nd[0] = 0; /* a fresh buffer is an empty string */
     b->data = nd;
     b->cap = ncap;
     return 0;

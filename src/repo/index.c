@@ -289,8 +289,12 @@ int index_add_pack(index_t *ix, const uint8_t id[32], const uint8_t session[16],
     bool found;
     size_t slot = pack_find_slot(ix, id, &found);
     if (found) {
+        static const uint8_t zero[16];
         *out_no = ix->pack_slots[slot] - 1;
         ix->packs[*out_no].flags |= flags;
+        /* a pack first seen in a condemned list has no session yet: the index knows it */
+        if (memcmp(ix->packs[*out_no].session, zero, 16) == 0)
+            memcpy(ix->packs[*out_no].session, session, 16);
         goto out;
     }
     if (ix->npacks >= INDEX_PACK_PENDING - 1) {
