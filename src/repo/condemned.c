@@ -41,9 +41,9 @@ int condemned_encode(const condemned_t *c, buf_t *out)
     json_t *o = json_object();
     if (!o)
         return err_set(COFFER_ENOMEM, "out of memory");
-    json_object_set_new(o, "packs", hex_array(c->packs[0], c->n_packs, 32));
-    json_object_set_new(o, "sessions", hex_array(c->sessions[0], c->n_sessions, 16));
-    json_object_set_new(o, "indexes", hex_array(c->indexes[0], c->n_indexes, 32));
+    json_object_set_new(o, "packs", hex_array((const uint8_t *)c->packs, c->n_packs, 32));
+    json_object_set_new(o, "sessions", hex_array((const uint8_t *)c->sessions, c->n_sessions, 16));
+    json_object_set_new(o, "indexes", hex_array((const uint8_t *)c->indexes, c->n_indexes, 32));
     char *t = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     if (!t)
