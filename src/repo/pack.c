@@ -25,19 +25,27 @@ void packer_release(packer_t *p)
     packer_init(p);
 }
 
+static int grow_entries(packer_t *p)
+{
+    if (p->n < p->cap)
+        return 0;
+    size_t nc = p->cap ? p->cap * 2 : 64;
+    pack_entry_t *ne = realloc(p->entries, nc * sizeof *ne);
+    if (!ne)
+        return err_set(COFFER_ENOMEM, "out of memory building a pack");
+    p->entries = ne;
+    p->cap = nc;
+    return 0;
+}
+
 int packer_add(packer_t *p, uint8_t type, const uint8_t id[32], bool compressed,
                uint32_t raw_len, const void *sealed, size_t n)
 {
     if (p->data.len + n > PACK_MAX_BYTES || p->n >= PACK_HEADER_MAX_ENTRIES)
         return err_set(COFFER_ELIMIT, "pack would exceed its size limit");
-    if (p->n == p->cap) {
-        size_t nc = p->cap ? p->cap * 2 : 64;
-        pack_entry_t *ne = realloc(p->entries, nc * sizeof *ne);
-        if (!ne)
-            return err_set(COFFER_ENOMEM, "out of memory building a pack");
-        p->entries = ne;
-        p->cap = nc;
-    }
+    int rc = grow_entries(p);
+    if (rc)
+        return rc;
     pack_entry_t *e = &p->entries[p->n];
     e->type = type;
     e->compressed = compressed;
@@ -45,10 +53,31 @@ int packer_add(packer_t *p, uint8_t type, const uint8_t id[32], bool compressed,
     e->offset = (uint32_t)p->data.len;
     e->stored_len = (uint32_t)n;
     e->raw_len = raw_len;
-    int rc = buf_append(&p->data, sealed, n);
-    if (rc)
+    if ((rc = buf_append(&p->data, sealed, n)))
         return rc;
     p->n++;
+    return 0;
+}
+
+int packer_add_sealed(packer_t *p, session_t *s, uint8_t type, const uint8_t id[32],
+                      bool compressed, uint32_t raw_len, const void *payload, size_t n)
+{
+    size_t sealed = n + BLOB_OVERHEAD;
+    if (p->data.len + sealed > PACK_MAX_BYTES || p->n >= PACK_HEADER_MAX_ENTRIES)
+        return err_set(COFFER_ELIMIT, "pack would exceed its size limit");
+    int rc = grow_entries(p);
+    if (rc)
+        return rc;
+    size_t off = p->data.len;
+    if ((rc = blob_seal(s, type, id, payload, n, &p->data)))
+        return rc;
+    pack_entry_t *e = &p->entries[p->n++];
+    e->type = type;
+    e->compressed = compressed;
+    memcpy(e->id, id, 32);
+    e->offset = (uint32_t)off;
+    e->stored_len = (uint32_t)sealed;
+    e->raw_len = raw_len;
     return 0;
 }
 

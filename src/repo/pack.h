@@ -38,6 +38,9 @@ void packer_release(packer_t *p);
 /* Append a blob already sealed (nonce | ct | tag). */
 int packer_add(packer_t *p, uint8_t type, const uint8_t id[32], bool compressed,
                uint32_t raw_len, const void *sealed, size_t n);
+/* Seal a blob (blob_seal) directly into the pack and record it. */
+int packer_add_sealed(packer_t *p, session_t *s, uint8_t type, const uint8_t id[32],
+                      bool compressed, uint32_t raw_len, const void *payload, size_t n);
 /* Append header + length; the pack bytes are then p->data. */
 int packer_finish(packer_t *p, session_t *s);
 

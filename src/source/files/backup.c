@@ -31,8 +31,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define READ_BUF (8u << 20)
-#define BLOB_QUEUE 4
+#define READ_BUF (4608u * 1024) /* a max-size chunk (4 MiB) plus room to read ahead */
+#define BLOB_QUEUE 2
 #define FILE_QUEUE 256
 
 typedef struct bctx bctx_t;
