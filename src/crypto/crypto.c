@@ -163,6 +163,44 @@ void crypto_sha256(const void *data, size_t n, uint8_t out[CRYPTO_HASH_LEN])
         abort();
 }
 
+struct crypto_sha256_ctx {
+    EVP_MD_CTX *md;
+};
+
+int crypto_sha256_begin(crypto_sha256_ctx_t **out)
+{
+    crypto_sha256_ctx_t *c = calloc(1, sizeof *c);
+    if (!c || ensure_init() || !(c->md = EVP_MD_CTX_new()) ||
+        !EVP_DigestInit_ex(c->md, g_sha256, NULL)) {
+        crypto_sha256_abort(c);
+        return err_set(COFFER_ENOMEM, "cannot start a SHA-256 digest");
+    }
+    *out = c;
+    return 0;
+}
+
+int crypto_sha256_update(crypto_sha256_ctx_t *c, const void *data, size_t n)
+{
+    if (!EVP_DigestUpdate(c->md, data, n))
+        return err_set(COFFER_EIO, "SHA-256 update failed");
+    return 0;
+}
+
+int crypto_sha256_end(crypto_sha256_ctx_t *c, uint8_t out[CRYPTO_HASH_LEN])
+{
+    int rc = EVP_DigestFinal_ex(c->md, out, NULL) ? 0 : err_set(COFFER_EIO, "SHA-256 failed");
+    crypto_sha256_abort(c);
+    return rc;
+}
+
+void crypto_sha256_abort(crypto_sha256_ctx_t *c)
+{
+    if (!c)
+        return;
+    EVP_MD_CTX_free(c->md);
+    free(c);
+}
+
 static int hmac_absorb_pad(EVP_MD_CTX *ctx, const uint8_t key[CRYPTO_KEY_LEN], uint8_t fill)
 {
     uint8_t pad[SHA256_BLOCK];

@@ -27,6 +27,14 @@ void crypto_wipe(void *p, size_t n);
 
 void crypto_sha256(const void *data, size_t n, uint8_t out[CRYPTO_HASH_LEN]);
 
+/* Incremental SHA-256 (for objects written as a stream). begin: caller ends with
+ * crypto_sha256_end (writes the digest and frees) or crypto_sha256_abort. */
+typedef struct crypto_sha256_ctx crypto_sha256_ctx_t;
+int crypto_sha256_begin(crypto_sha256_ctx_t **out);
+int crypto_sha256_update(crypto_sha256_ctx_t *c, const void *data, size_t n);
+int crypto_sha256_end(crypto_sha256_ctx_t *c, uint8_t out[CRYPTO_HASH_LEN]);
+void crypto_sha256_abort(crypto_sha256_ctx_t *c); /* accepts NULL */
+
 /* A prepared HMAC-SHA-256 key. crypto_hmac_new: caller frees with crypto_hmac_free.
  * crypto_hmac may be called from many threads on one crypto_hmac_t at once. */
 typedef struct crypto_hmac crypto_hmac_t;

@@ -219,7 +219,7 @@ int keyslot_open(const void *data, size_t n, const char *password, const uint8_t
             (rc = get_uint(o, "mem", 4ull << 30, &kdf.mem, what)))
             goto out;
     } else if (name && strcmp(name, "scrypt") == 0) {
-        uint64_t r, p;
+        uint64_t r = 0, p = 0;
         kdf.name = "scrypt";
         if ((rc = get_uint(o, "n", 1u << 22, &kdf.n, what)) ||
             (rc = get_uint(o, "r", 1u << 20, &r, what)) ||

@@ -7,20 +7,23 @@
 #include "repo/pack.h"
 #include "common/error.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 void packer_init(packer_t *p)
 {
     memset(p, 0, sizeof *p);
-    buf_init(&p->data);
+    buf_init(&p->scratch);
 }
 
 void packer_release(packer_t *p)
 {
     if (!p)
         return;
-    buf_release(&p->data);
+    storage_upload_abort(p->up);
+    crypto_sha256_abort(p->hash);
+    buf_release(&p->scratch);
     free(p->entries);
     packer_init(p);
 }
@@ -38,47 +41,82 @@ static int grow_entries(packer_t *p)
     return 0;
 }
 
-int packer_add(packer_t *p, uint8_t type, const uint8_t id[32], bool compressed,
-               uint32_t raw_len, const void *sealed, size_t n)
+static int pack_write(packer_t *p, const void *data, size_t n)
 {
-    if (p->data.len + n > PACK_MAX_BYTES || p->n >= PACK_HEADER_MAX_ENTRIES)
-        return err_set(COFFER_ELIMIT, "pack would exceed its size limit");
-    int rc = grow_entries(p);
-    if (rc)
-        return rc;
-    pack_entry_t *e = &p->entries[p->n];
-    e->type = type;
-    e->compressed = compressed;
-    memcpy(e->id, id, 32);
-    e->offset = (uint32_t)p->data.len;
-    e->stored_len = (uint32_t)n;
-    e->raw_len = raw_len;
-    if ((rc = buf_append(&p->data, sealed, n)))
-        return rc;
-    p->n++;
-    return 0;
+    int rc = storage_upload_write(p->up, data, n);
+    if (!rc)
+        rc = crypto_sha256_update(p->hash, data, n);
+    if (!rc)
+        p->len += n;
+    return rc;
 }
 
-int packer_add_sealed(packer_t *p, session_t *s, uint8_t type, const uint8_t id[32],
-                      bool compressed, uint32_t raw_len, const void *payload, size_t n)
+int packer_add_sealed(packer_t *p, storage_t *st, session_t *s, uint8_t type,
+                      const uint8_t id[32], bool compressed, uint32_t raw_len,
+                      const void *payload, size_t n)
 {
     size_t sealed = n + BLOB_OVERHEAD;
-    if (p->data.len + sealed > PACK_MAX_BYTES || p->n >= PACK_HEADER_MAX_ENTRIES)
+    int rc;
+    if (p->len + sealed > PACK_MAX_BYTES || p->n >= PACK_HEADER_MAX_ENTRIES)
         return err_set(COFFER_ELIMIT, "pack would exceed its size limit");
-    int rc = grow_entries(p);
-    if (rc)
+    if ((rc = grow_entries(p)))
         return rc;
-    size_t off = p->data.len;
-    if ((rc = blob_seal(s, type, id, payload, n, &p->data)))
+    if (!p->up) {
+        if ((rc = storage_upload_begin(st, &p->up)))
+            return rc;
+        if ((rc = crypto_sha256_begin(&p->hash)))
+            return rc;
+    }
+    buf_reset(&p->scratch);
+    if ((rc = blob_seal(s, type, id, payload, n, &p->scratch)) ||
+        (rc = pack_write(p, p->scratch.data, p->scratch.len)))
         return rc;
     pack_entry_t *e = &p->entries[p->n++];
     e->type = type;
     e->compressed = compressed;
     memcpy(e->id, id, 32);
-    e->offset = (uint32_t)off;
+    e->offset = (uint32_t)(p->len - sealed);
     e->stored_len = (uint32_t)sealed;
     e->raw_len = raw_len;
+    if (p->scratch.cap > (8u << 20)) /* keep the staging buffer small between big blobs */
+        buf_release(&p->scratch);
     return 0;
+}
+
+int packer_finish(packer_t *p, session_t *s, uint8_t out_id[32])
+{
+    buf_t hdr, sealed;
+    buf_init(&hdr);
+    buf_init(&sealed);
+    uint8_t len4[4];
+    char name[96], hex[65];
+    int rc = p->up ? 0 : err_set(COFFER_EINVAL, "empty pack");
+    if (!rc)
+        rc = pack_header_encode(p->entries, p->n, &hdr);
+    if (!rc)
+        rc = envelope_seal(s, ENV_PACK_HEADER, NULL, hdr.data, hdr.len, true, &sealed);
+    if (!rc)
+        rc = pack_write(p, sealed.data, sealed.len);
+    put_u32le(len4, (uint32_t)sealed.len);
+    if (!rc)
+        rc = pack_write(p, len4, 4);
+    if (!rc) {
+        rc = crypto_sha256_end(p->hash, out_id);
+        p->hash = NULL;
+    }
+    if (!rc) {
+        hex_encode(out_id, 32, hex);
+        snprintf(name, sizeof name, "data/%.2s/%s", hex, hex);
+        rc = storage_upload_commit(p->up, name, NULL);
+        p->up = NULL;
+        if (rc == COFFER_EEXIST) { /* the same bytes are stored already */
+            err_clear();
+            rc = 0;
+        }
+    }
+    buf_release(&hdr);
+    buf_release(&sealed);
+    return rc;
 }
 
 int pack_header_encode(const pack_entry_t *e, size_t n, buf_t *out)
@@ -93,23 +131,6 @@ int pack_header_encode(const pack_entry_t *e, size_t n, buf_t *out)
             (rc = buf_put_varint(out, e[i].raw_len)))
             break;
     }
-    return rc;
-}
-
-int packer_finish(packer_t *p, session_t *s)
-{
-    buf_t hdr, sealed;
-    buf_init(&hdr);
-    buf_init(&sealed);
-    int rc = pack_header_encode(p->entries, p->n, &hdr);
-    if (!rc)
-        rc = envelope_seal(s, ENV_PACK_HEADER, NULL, hdr.data, hdr.len, true, &sealed);
-    if (!rc)
-        rc = buf_append(&p->data, sealed.data, sealed.len);
-    if (!rc)
-        rc = buf_put_u32le(&p->data, (uint32_t)sealed.len);
-    buf_release(&hdr);
-    buf_release(&sealed);
     return rc;
 }
 

@@ -2,15 +2,18 @@
  * pack.h -- the pack format (doc/format.md §6): building a pack from sealed blobs, and
  * encoding/decoding its encrypted header.
  *
- * Layer: repo. A packer_t accumulates blobs of one type in memory and, when finished, appends
- * the sealed header and its length; the caller uploads the bytes and names the object by their
- * SHA-256. Not thread-safe: the writer serializes access to each packer.
+ * Layer: repo. A packer_t streams sealed blobs of one type into a storage upload (a temp file
+ * for the local driver, so a pack is never held in memory), hashing as it goes; finishing
+ * appends the sealed header and its length and publishes the pack under its SHA-256.
+ * Not thread-safe: the writer serializes access to each packer.
  */
 #ifndef COFFER_REPO_PACK_H
 #define COFFER_REPO_PACK_H
 
 #include "common/buf.h"
+#include "crypto/crypto.h"
 #include "repo/envelope.h"
+#include "storage/storage.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,21 +31,24 @@ typedef struct pack_entry {
 } pack_entry_t;
 
 typedef struct packer {
-    buf_t data;
+    storage_upload_t *up;      /* open upload; NULL before the first blob */
+    crypto_sha256_ctx_t *hash; /* SHA-256 of the bytes written so far (the pack id) */
+    buf_t scratch;             /* one sealed blob on its way to the upload */
+    uint64_t len;              /* bytes written */
     pack_entry_t *entries;
     size_t n, cap;
 } packer_t;
 
 void packer_init(packer_t *p);
+/* Abort an unfinished upload and free everything. */
 void packer_release(packer_t *p);
-/* Append a blob already sealed (nonce | ct | tag). */
-int packer_add(packer_t *p, uint8_t type, const uint8_t id[32], bool compressed,
-               uint32_t raw_len, const void *sealed, size_t n);
-/* Seal a blob (blob_seal) directly into the pack and record it. */
-int packer_add_sealed(packer_t *p, session_t *s, uint8_t type, const uint8_t id[32],
-                      bool compressed, uint32_t raw_len, const void *payload, size_t n);
-/* Append header + length; the pack bytes are then p->data. */
-int packer_finish(packer_t *p, session_t *s);
+/* Seal a blob (blob_seal) and stream it into the pack, starting the upload on the first. */
+int packer_add_sealed(packer_t *p, storage_t *st, session_t *s, uint8_t type,
+                      const uint8_t id[32], bool compressed, uint32_t raw_len,
+                      const void *payload, size_t n);
+/* Append the sealed header and its length, compute the pack id, and store the pack as
+ * data/<xx>/<id> (create-only; an existing identical pack counts as stored). */
+int packer_finish(packer_t *p, session_t *s, uint8_t out_id[32]);
 
 /* Encode / decode the plaintext header ("CPH1" ...). decode: *out malloc'd, caller frees. */
 int pack_header_encode(const pack_entry_t *e, size_t n, buf_t *out);

@@ -344,17 +344,8 @@ int writer_checkpoint(writer_t *w)
 static int upload_pack(writer_t *w, packer_t *p)
 {
     uint8_t id[32];
-    char name[96];
-    int rc = packer_finish(p, &w->session);
-    if (rc)
-        return rc;
-    crypto_sha256(p->data.data, p->data.len, id);
-    repo_pack_name(id, name, sizeof name);
-    rc = storage_put(repo_storage(w->r), name, p->data.data, p->data.len, NULL);
-    if (rc == COFFER_EEXIST) { /* same bytes already stored */
-        err_clear();
-        rc = 0;
-    }
+    uint64_t bytes = p->len;
+    int rc = packer_finish(p, &w->session, id);
     if (rc)
         return rc;
     bool tree = p->n && p->entries[0].type == BLOB_TREE;
@@ -362,7 +353,7 @@ static int upload_pack(writer_t *w, packer_t *p)
         return rc;
     atomic_fetch_add(&w->stats.packs_written, 1);
     pthread_mutex_lock(&w->mu);
-    rc = add_done(w, id, p->entries, p->n, p->data.len);
+    rc = add_done(w, id, p->entries, p->n, bytes);
     if (!rc) {
         p->entries = NULL; /* ownership moved to the done list */
         p->n = p->cap = 0;
@@ -410,20 +401,17 @@ int writer_add_blob(writer_t *w, uint8_t type, const void *data, size_t n, const
             plen = sc->z.len;
         }
     }
-    /* Seal straight into the pack buffer under the packer lock: AES-GCM runs at several
-     * GB/s, so holding the lock is cheaper than a per-thread copy of every blob (peak RSS). */
+    /* Seal and stream into the pack under the packer lock: AES-GCM runs at several GB/s, and
+     * the pack goes to a temp file (local driver), so no pack is held in memory. */
     int which = type == BLOB_TREE ? 1 : 0;
     packer_t full;
     bool have_full = false;
     size_t sealed_len = plen + BLOB_OVERHEAD;
     pthread_mutex_lock(&w->pack_mu[which]);
     packer_t *pk = &w->packer[which];
-    if (pk->data.cap == 0) /* one allocation for the whole pack: no doubling copies */
-        rc = buf_reserve(&pk->data, repo_params(w->r)->pack_size + CHUNK_MAX_DEFAULT + 4096);
-    if (!rc)
-        rc = packer_add_sealed(pk, &w->session, type, bid, compressed, (uint32_t)n, payload,
-                               plen);
-    if (!rc && pk->data.len >= repo_params(w->r)->pack_size) {
+    rc = packer_add_sealed(pk, repo_storage(w->r), &w->session, type, bid, compressed,
+                           (uint32_t)n, payload, plen);
+    if (!rc && pk->len >= repo_params(w->r)->pack_size) {
         full = *pk;
         packer_init(pk);
         have_full = true;

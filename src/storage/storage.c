@@ -567,3 +567,79 @@ out:
         with_ctx(rc, "reading the clock of", s->location, 1);
     return rc;
 }
+
+/* ---- streaming uploads ---- */
+
+struct storage_upload {
+    storage_t *s;
+    void *drv_upload; /* driver handle, or NULL when buffering here */
+    buf_t buf;
+    uint64_t size;
+};
+
+int storage_upload_begin(storage_t *s, storage_upload_t **out)
+{
+    storage_upload_t *u = calloc(1, sizeof *u);
+    if (!u)
+        return err_set(COFFER_ENOMEM, "out of memory starting an upload");
+    u->s = s;
+    buf_init(&u->buf);
+    if (s->drv->upload_begin) {
+        int rc = s->drv->upload_begin(s->state, &u->drv_upload);
+        if (rc) {
+            free(u);
+            return with_ctx(rc, "starting an upload to", s->location, 1);
+        }
+    }
+    *out = u;
+    return 0;
+}
+
+int storage_upload_write(storage_upload_t *u, const void *data, size_t len)
+{
+    int rc;
+    if (u->size + len > BUF_MAX)
+        return err_set(COFFER_ELIMIT, "upload over the %zu-byte limit", (size_t)BUF_MAX);
+    if (u->drv_upload)
+        rc = u->s->drv->upload_write(u->drv_upload, data, len);
+    else
+        rc = buf_append(&u->buf, data, len);
+    if (!rc)
+        u->size += len;
+    return rc;
+}
+
+uint64_t storage_upload_size(const storage_upload_t *u)
+{
+    return u->size;
+}
+
+int storage_upload_commit(storage_upload_t *u, const char *name, const storage_put_opts_t *opts)
+{
+    int rc = name_check(name, false);
+    if (rc) {
+        storage_upload_abort(u);
+        return rc;
+    }
+    if (u->drv_upload) {
+        rc = u->s->drv->upload_commit(u->drv_upload, name, opts);
+        u->drv_upload = NULL;
+        if (rc)
+            rc = with_ctx(rc, "writing", name, 1);
+    } else {
+        rc = storage_put(u->s, name, u->buf.data, u->buf.len, opts);
+    }
+    buf_release(&u->buf);
+    free(u);
+    return rc;
+}
+
+void storage_upload_abort(storage_upload_t *u)
+{
+    if (!u)
+        return;
+    if (u->drv_upload)
+        u->s->drv->upload_abort(u->drv_upload);
+    buf_release(&u->buf);
+    free(u);
+}

@@ -61,6 +61,18 @@ unsigned storage_features(const storage_t *s);
 int storage_put(storage_t *s, const char *name, const void *data, size_t len,
                 const storage_put_opts_t *opts);
 
+/* Streaming upload of an object whose name is known only at the end (a pack is named by the
+ * hash of its bytes). Drivers that can (local: a temp file renamed into place) keep nothing in
+ * memory; for the others the bytes are buffered and stored with storage_put at commit.
+ * commit is create-only like storage_put (COFFER_EEXIST when the object exists); commit and
+ * abort free the upload. An upload is used by one thread at a time. */
+typedef struct storage_upload storage_upload_t;
+int storage_upload_begin(storage_t *s, storage_upload_t **out);
+int storage_upload_write(storage_upload_t *u, const void *data, size_t len);
+uint64_t storage_upload_size(const storage_upload_t *u);
+int storage_upload_commit(storage_upload_t *u, const char *name, const storage_put_opts_t *opts);
+void storage_upload_abort(storage_upload_t *u); /* accepts NULL */
+
 /* Read object `name` into out (appended after out->len). len == 0 means "to the end".
  * Reading past the end returns the bytes that exist (short read is not an error);
  * an offset beyond the end gives COFFER_EINVAL. Missing object: COFFER_ENOENT. */

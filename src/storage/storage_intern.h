@@ -30,6 +30,13 @@ typedef struct storage_driver {
     int (*list)(void *state, const char *prefix, storage_list_cb cb, void *ud, bool *transient);
     int (*remove)(void *state, const char *name, bool *transient);
     int (*now)(void *state, int64_t *out_ns); /* optional */
+    /* Optional streaming upload (storage.h): begin returns a driver handle; commit publishes
+     * it create-only under `name` (or replaces with opts->overwrite) and frees it; abort frees
+     * it and removes any partial data. Without them, storage.c buffers in memory. */
+    int (*upload_begin)(void *state, void **out_upload);
+    int (*upload_write)(void *upload, const void *data, size_t len);
+    int (*upload_commit)(void *upload, const char *name, const storage_put_opts_t *opts);
+    void (*upload_abort)(void *upload);
 } storage_driver_t;
 
 extern const storage_driver_t storage_local_driver;

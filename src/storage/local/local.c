@@ -237,6 +237,90 @@ out:
     return rc;
 }
 
+/* ---- streaming uploads: a temp file at the root, renamed into place at commit ---- */
+
+typedef struct local_upload {
+    struct local *l;
+    int fd;
+    char tmp[TMP_NAME_MAX];
+} local_upload_t;
+
+static int local_upload_begin(void *state, void **out)
+{
+    struct local *l = state;
+    local_upload_t *u = calloc(1, sizeof *u);
+    if (!u)
+        return err_set(COFFER_ENOMEM, "out of memory");
+    u->l = l;
+    int rc = tmp_create(l, "upload", false, u->tmp, &u->fd);
+    if (rc) {
+        free(u);
+        return rc;
+    }
+    *out = u;
+    return 0;
+}
+
+static int local_upload_write(void *upload, const void *data, size_t len)
+{
+    local_upload_t *u = upload;
+    if (write_all(u->fd, data, len) != 0)
+        return io_err(u->l, errno, "write", u->tmp);
+    return 0;
+}
+
+static void local_upload_abort(void *upload)
+{
+    local_upload_t *u = upload;
+    if (!u)
+        return;
+    if (u->fd >= 0)
+        close(u->fd);
+    unlinkat(u->l->fd, u->tmp, 0);
+    free(u);
+}
+
+static int local_upload_commit(void *upload, const char *name, const storage_put_opts_t *opts)
+{
+    local_upload_t *u = upload;
+    struct local *l = u->l;
+    bool overwrite = opts ? opts->overwrite : false;
+    bool sync = opts ? opts->sync : true;
+    char dir[TMP_NAME_MAX];
+    int rc = 0;
+    size_t dlen = dir_len(name);
+    if (sync && fsync(u->fd) != 0) {
+        rc = io_err(l, errno, "sync", u->tmp);
+        goto out;
+    }
+    int cfd = u->fd;
+    u->fd = -1;
+    if (close(cfd) != 0) {
+        rc = io_err(l, errno, "write", u->tmp);
+        goto out;
+    }
+    if (dlen && (rc = make_parents(l, name, dlen, sync)))
+        goto out;
+    if (overwrite) {
+        if (renameat(l->fd, u->tmp, l->fd, name) != 0)
+            rc = io_err(l, errno, "rename temp file to", name);
+    } else if (renameat2(l->fd, u->tmp, l->fd, name, RENAME_NOREPLACE) != 0) {
+        if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+            rc = errno == EEXIST ? COFFER_EEXIST : io_err(l, errno, "rename temp file to", name);
+        else if (linkat(l->fd, u->tmp, l->fd, name, 0) != 0)
+            rc = errno == EEXIST ? COFFER_EEXIST : io_err(l, errno, "link temp file to", name);
+    }
+    if (!rc && sync) {
+        snprintf(dir, sizeof dir, "%.*s", (int)dlen, name);
+        rc = fsync_dir(l, dir);
+    }
+out:
+    if (rc == COFFER_EEXIST)
+        err_set(COFFER_EEXIST, "an object with this name already exists in %s", l->root);
+    local_upload_abort(u); /* closes and removes the temp name if it is still there */
+    return rc;
+}
+
 /* Open a regular file for reading; directories and other non-objects are ENOENT. */
 static int open_object(const struct local *l, const char *name, int *out_fd, struct stat *out_st)
 {
@@ -593,4 +677,8 @@ const storage_driver_t storage_local_driver = {
     .list = local_list,
     .remove = local_remove,
     .now = local_now,
+    .upload_begin = local_upload_begin,
+    .upload_write = local_upload_write,
+    .upload_commit = local_upload_commit,
+    .upload_abort = local_upload_abort,
 };
