@@ -33,7 +33,7 @@
 
 #define READ_BUF (4608u * 1024) /* a max-size chunk (4 MiB) plus room to read ahead */
 #define BLOB_QUEUE 2
-#define FILE_QUEUE 256
+#define FILE_QUEUE 64
 
 typedef struct bctx bctx_t;
 
