@@ -571,6 +571,17 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
         goto out;
     if (!o->dry_run && (rc = take_lease(r, w, &lease)))
         goto out;
+    /* temp files of writers that crashed long ago (never those of live writers: a live
+     * writer touches its temp file far more often than twice the stale timeout) */
+    if (!o->dry_run) {
+        uint64_t removed = 0;
+        if (storage_cleanup(st, 2 * heartbeat_stale_ns(), &removed))
+            log_warn("%s", err_msg());
+        else if (removed)
+            log_info("removed %llu temp file(s) left by interrupted writers",
+                     (unsigned long long)removed);
+        err_clear();
+    }
     /* phase 2 of earlier marks */
     if ((rc = sweep_ready(r, w, o, &s)))
         goto out;

@@ -643,3 +643,12 @@ void storage_upload_abort(storage_upload_t *u)
     buf_release(&u->buf);
     free(u);
 }
+
+int storage_cleanup(storage_t *s, int64_t older_than_ns, uint64_t *out_removed)
+{
+    *out_removed = 0;
+    if (!s->drv->cleanup)
+        return 0;
+    int rc = s->drv->cleanup(s->state, older_than_ns, out_removed);
+    return rc ? with_ctx(rc, "cleaning up temp files in", s->location, 1) : 0;
+}

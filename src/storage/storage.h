@@ -73,6 +73,10 @@ uint64_t storage_upload_size(const storage_upload_t *u);
 int storage_upload_commit(storage_upload_t *u, const char *name, const storage_put_opts_t *opts);
 void storage_upload_abort(storage_upload_t *u); /* accepts NULL */
 
+/* Remove leftovers of crashed writers (e.g. the local driver's temp files) not changed for
+ * older_than_ns (backend clock). A no-op for drivers that leave none. */
+int storage_cleanup(storage_t *s, int64_t older_than_ns, uint64_t *out_removed);
+
 /* Read object `name` into out (appended after out->len). len == 0 means "to the end".
  * Reading past the end returns the bytes that exist (short read is not an error);
  * an offset beyond the end gives COFFER_EINVAL. Missing object: COFFER_ENOENT. */

@@ -37,6 +37,9 @@ typedef struct storage_driver {
     int (*upload_write)(void *upload, const void *data, size_t len);
     int (*upload_commit)(void *upload, const char *name, const storage_put_opts_t *opts);
     void (*upload_abort)(void *upload);
+    /* Optional: remove the driver's own leftovers (temp files of crashed writers) whose last
+     * change is older than older_than_ns; count them in *out_removed. */
+    int (*cleanup)(void *state, int64_t older_than_ns, uint64_t *out_removed);
 } storage_driver_t;
 
 extern const storage_driver_t storage_local_driver;

@@ -321,6 +321,49 @@ out:
     return rc;
 }
 
+/* ---- cleanup of temp files left by crashed writers ---- */
+
+static void cleanup_dir(int dfd, int depth, int64_t cutoff, uint64_t *removed)
+{
+    int dup_fd = dup(dfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        if (dup_fd >= 0)
+            close(dup_fd);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *en = de->d_name;
+        struct stat st;
+        if (!strcmp(en, ".") || !strcmp(en, "..") ||
+            fstatat(dfd, en, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && depth < 3) {
+            int sub = openat(dfd, en, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) {
+                cleanup_dir(sub, depth + 1, cutoff, removed);
+                close(sub);
+            }
+        } else if (S_ISREG(st.st_mode) && !strncmp(en, TMP_PREFIX, strlen(TMP_PREFIX)) &&
+                   (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec < cutoff &&
+                   unlinkat(dfd, en, 0) == 0) {
+            (*removed)++;
+        }
+    }
+    closedir(d);
+}
+
+static int local_cleanup(void *state, int64_t older_than_ns, uint64_t *out_removed)
+{
+    struct local *l = state;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    cleanup_dir(l->fd, 0, now - older_than_ns, out_removed);
+    return 0;
+}
+
 /* Open a regular file for reading; directories and other non-objects are ENOENT. */
 static int open_object(const struct local *l, const char *name, int *out_fd, struct stat *out_st)
 {
@@ -681,4 +724,5 @@ const storage_driver_t storage_local_driver = {
     .upload_write = local_upload_write,
     .upload_commit = local_upload_commit,
     .upload_abort = local_upload_abort,
+    .cleanup = local_cleanup,
 };
