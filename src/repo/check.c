@@ -893,7 +893,7 @@ static int verify_blob(repo_t *r, const uint8_t key[32], const pack_entry_t *e, 
     if (out->len != e->raw_len)
         return err_set(COFFER_ECORRUPT, "blob %.16s has %zu bytes, the index says %u", hex,
                        out->len, e->raw_len);
-    if ((rc = repo_blob_id(r, out->data, out->len, check)))
+    if ((rc = repo_blob_id(r, e->type, out->data, out->len, check)))
         return rc;
     if (memcmp(check, e->id, 32) != 0)
         return err_set(COFFER_ECORRUPT, "blob %.16s does not match its id (HMAC mismatch)", hex);

@@ -2,9 +2,10 @@
  * heartbeat.c -- background refresh of liveness objects (see heartbeat.h).
  *
  * Layer: repo. The thread waits on a condition variable with a timeout so stop is prompt.
- * A failed refresh is logged and retried at the next tick; it never kills the writer (the
- * worst case is that a pruner treats the session as dead after the stale timeout, and the
- * writer's own re-check of condemned lists protects its data: see writer.c).
+ * A failed refresh is logged and retried at the next tick. Every refresh also checks that the
+ * object still exists and that no gap between successful refreshes came near the stale
+ * timeout; if either happened, a pruner may have judged the writer dead, and heartbeat_check
+ * (called by writer_save_snapshot before the commit point) refuses the commit.
  */
 #include "repo/heartbeat.h"
 #include "common/error.h"
@@ -29,6 +30,9 @@ struct heartbeat {
     pthread_cond_t cv;
     bool stop;
     int64_t interval_ns;
+    int64_t last_ok;  /* monotonic time of the last successful write */
+    bool broken;      /* liveness had a gap: see heartbeat_check */
+    char why[160];
 };
 
 int64_t heartbeat_stale_ns(void)
@@ -53,6 +57,49 @@ static int write_once(heartbeat_t *h, bool create_only)
     return rc;
 }
 
+/* Record a refresh attempt; caller holds h->mu. */
+static void note_refresh(heartbeat_t *h, bool ok, bool gone)
+{
+    int64_t now = time_monotonic_ns();
+    if (gone && !h->broken) {
+        h->broken = true;
+        snprintf(h->why, sizeof h->why, "%s disappeared while this writer was running", h->name);
+    }
+    if (!ok)
+        return;
+    if (now - h->last_ok > heartbeat_stale_ns() / 3 * 2 && !h->broken) {
+        h->broken = true;
+        snprintf(h->why, sizeof h->why, "%s was not refreshed for %lld s", h->name,
+                 (long long)((now - h->last_ok) / 1000000000));
+    }
+    h->last_ok = now;
+}
+
+int heartbeat_check(heartbeat_t *h)
+{
+    if (!h)
+        return 0;
+    storage_stat_t st;
+    bool gone = storage_stat(h->st, h->name, &st) == COFFER_ENOENT;
+    err_clear();
+    pthread_mutex_lock(&h->mu);
+    note_refresh(h, false, gone);
+    if (!h->broken && time_monotonic_ns() - h->last_ok > heartbeat_stale_ns() / 3 * 2) {
+        h->broken = true;
+        snprintf(h->why, sizeof h->why, "%s was not refreshed for too long", h->name);
+    }
+    bool broken = h->broken;
+    char why[160];
+    snprintf(why, sizeof why, "%s", h->why);
+    pthread_mutex_unlock(&h->mu);
+    if (broken)
+        return err_set(COFFER_EIO,
+                       "%s, so a prune may have taken this writer for dead; nothing was "
+                       "committed: run the backup again",
+                       why);
+    return 0;
+}
+
 static void *beat(void *arg)
 {
     heartbeat_t *h = arg;
@@ -68,9 +115,13 @@ static void *beat(void *arg)
             break;
         if (w == ETIMEDOUT) {
             pthread_mutex_unlock(&h->mu);
-            if (write_once(h, false))
+            storage_stat_t st;
+            bool gone = storage_stat(h->st, h->name, &st) == COFFER_ENOENT;
+            int wrc = write_once(h, false);
+            if (wrc)
                 log_warn("could not refresh %s: %s", h->name, err_msg());
             pthread_mutex_lock(&h->mu);
+            note_refresh(h, wrc == 0, gone);
         }
     }
     pthread_mutex_unlock(&h->mu);
@@ -101,6 +152,7 @@ int heartbeat_start(storage_t *st, session_t *s, const char *name, uint8_t env_t
         free(h);
         return rc;
     }
+    h->last_ok = time_monotonic_ns();
     pthread_mutex_init(&h->mu, NULL);
     pthread_cond_init(&h->cv, NULL);
     if (pthread_create(&h->thread, NULL, beat, h) != 0) {

@@ -25,6 +25,12 @@ int64_t heartbeat_stale_ns(void);
  * create_only with an existing object gives COFFER_EEXIST. */
 int heartbeat_start(storage_t *st, session_t *s, const char *name, uint8_t env_type,
                     const char *purpose, bool create_only, heartbeat_t **out);
+/* Is the liveness continuous? COFFER_EIO (with a message) when, since the start, the object
+ * went missing or two successful refreshes were further apart than two thirds of the stale
+ * timeout (the process was frozen, or the storage failed): a pruner may then have judged this
+ * writer dead and deleted data it deduplicated against, so it must not commit a snapshot. */
+int heartbeat_check(heartbeat_t *h);
+
 /* Stop refreshing; remove the object when remove is set. Accepts NULL. */
 void heartbeat_stop(heartbeat_t *h, bool remove);
 

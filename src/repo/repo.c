@@ -26,6 +26,7 @@ struct repo {
     uint8_t id[32];
     uint8_t master[32];
     crypto_hmac_t *idkey;
+    crypto_hmac_t *treekey;
     keyring_t *keyring;
     repo_params_t params;
     chunker_params_t chunker;
@@ -72,6 +73,10 @@ static int setup_keys(repo_t *r)
     if (!rc)
         rc = crypto_hmac_new(k, &r->idkey);
     if (!rc)
+        rc = derive(r->master, "coffer/v1/tree-id", k);
+    if (!rc)
+        rc = crypto_hmac_new(k, &r->treekey);
+    if (!rc)
         rc = derive(r->master, "coffer/v1/enc", k);
     if (!rc)
         rc = keyring_new(k, &r->keyring);
@@ -96,6 +101,7 @@ void repo_close(repo_t *r)
         return;
     storage_close(r->st);
     crypto_hmac_free(r->idkey);
+    crypto_hmac_free(r->treekey);
     keyring_free(r->keyring);
     index_free(r->index);
     free(r->index_ids);
@@ -442,9 +448,9 @@ index_t *repo_index(repo_t *r)
     return r->index;
 }
 
-int repo_blob_id(const repo_t *r, const void *data, size_t n, uint8_t out[32])
+int repo_blob_id(const repo_t *r, uint8_t type, const void *data, size_t n, uint8_t out[32])
 {
-    return crypto_hmac(r->idkey, data, n, out);
+    return crypto_hmac(type == BLOB_TREE ? r->treekey : r->idkey, data, n, out);
 }
 
 int repo_get_sealed(repo_t *r, const char *name, uint8_t type, bool check_hash, buf_t *out)
@@ -646,7 +652,7 @@ int repo_read_blob(repo_t *r, uint8_t type, const uint8_t id[32], buf_t *out)
         rc = err_set(COFFER_ECORRUPT, "blob %s has the wrong length", hex);
         goto out;
     }
-    if ((rc = repo_blob_id(r, out->data, out->len, check)))
+    if ((rc = repo_blob_id(r, type, out->data, out->len, check)))
         goto out;
     if (memcmp(check, id, 32) != 0)
         rc = err_set(COFFER_ECORRUPT, "blob %s does not match its id", hex);

@@ -54,8 +54,9 @@ const chunker_params_t *repo_chunker(const repo_t *r);
 /* The id of the key slot that opened the repository (hex, borrowed). */
 const char *repo_key_id(const repo_t *r);
 
-/* Blob id = HMAC-SHA-256(id key, data). */
-int repo_blob_id(const repo_t *r, const void *data, size_t n, uint8_t out[32]);
+/* Blob id = HMAC-SHA-256 of the plaintext under the id key of its type (data blobs: the id
+ * key; tree blobs: the tree-id key), so a data blob and a tree blob never share an id. */
+int repo_blob_id(const repo_t *r, uint8_t type, const void *data, size_t n, uint8_t out[32]);
 
 /* Add a key slot for password; *out_id (hex, 65 bytes) names it. */
 int repo_add_key(repo_t *r, const char *password, const keyslot_kdf_t *kdf, char out_id[65]);

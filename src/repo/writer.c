@@ -378,7 +378,7 @@ int writer_add_blob(writer_t *w, uint8_t type, const void *data, size_t n, const
         return err_set(COFFER_ELIMIT, "blob of %zu bytes is too large", n);
     if (id)
         memcpy(bid, id, 32);
-    else if ((rc = repo_blob_id(w->r, data, n, bid)))
+    else if ((rc = repo_blob_id(w->r, type, data, n, bid)))
         return rc;
     if ((rc = index_reserve(repo_index(w->r), bid, type, &reserved)))
         return rc;
@@ -411,7 +411,7 @@ int writer_add_blob(writer_t *w, uint8_t type, const void *data, size_t n, const
     packer_t *pk = &w->packer[which];
     rc = packer_add_sealed(pk, repo_storage(w->r), &w->session, type, bid, compressed,
                            (uint32_t)n, payload, plen);
-    if (!rc && pk->len >= repo_params(w->r)->pack_size) {
+    if (!rc && (pk->len >= repo_params(w->r)->pack_size || pk->n >= PACK_HEADER_MAX_ENTRIES)) {
         full = *pk;
         packer_init(pk);
         have_full = true;
@@ -482,7 +482,7 @@ int writer_save_snapshot(writer_t *w, snapshot_t *s)
     buf_init(&sealed);
     char name[96];
     int rc;
-    if ((rc = snapshot_encode(s, &plain)) ||
+    if ((rc = heartbeat_check(w->hb)) || (rc = snapshot_encode(s, &plain)) ||
         (rc = envelope_seal(&w->session, ENV_SNAPSHOT, NULL, plain.data, plain.len, true,
                             &sealed)))
         goto out;

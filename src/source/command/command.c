@@ -58,7 +58,7 @@ static void sjob_run(void *arg)
 static int emit(repo_t *r, sctx_t *c, workq_t *q, node_t *n, const uint8_t *p, size_t len)
 {
     uint8_t id[32];
-    int rc = repo_blob_id(r, p, len, id);
+    int rc = repo_blob_id(r, BLOB_DATA, p, len, id);
     if (!rc)
         rc = node_add_extent(n, id, len, false);
     if (rc)

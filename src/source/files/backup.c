@@ -203,7 +203,7 @@ static int emit_chunk(file_reader_t *fr, const uint8_t *p, size_t len)
 {
     bctx_t *c = fr->c;
     uint8_t id[32];
-    int rc = repo_blob_id(c->r, p, len, id);
+    int rc = repo_blob_id(c->r, BLOB_DATA, p, len, id);
     if (rc)
         return rc;
     if ((rc = node_add_extent(fr->n, id, len, false)))
