@@ -48,7 +48,20 @@ typedef struct file_task {
     int dirfd; /* dup of the directory, for metadata by name */
     node_t node;
     char *path;
+    atomic_int parts_left; /* the part that drops it to 0 finishes the file */
+    atomic_int rc;         /* first error of any part */
+    pthread_mutex_t mu;    /* err_msg of that error */
+    char msg[512];
 } file_task_t;
+
+/* A big file is written by several workers at once, each a contiguous run of extents. */
+typedef struct file_part {
+    file_task_t *t;
+    size_t first, end; /* extents [first, end) */
+    uint64_t off;      /* file offset of extent `first` */
+} file_part_t;
+
+#define PART_MIN_BYTES (16u << 20) /* files below this are written by one worker */
 
 static bool stopped(rctx_t *c)
 {
@@ -129,17 +142,14 @@ static bool all_zero(const uint8_t *p, size_t n)
     return memcmp(p, z, n) == 0;
 }
 
-static int write_content(rctx_t *c, file_task_t *t)
+static int write_content(rctx_t *c, file_task_t *t, size_t first, size_t end, uint64_t off)
 {
     buf_t b;
     buf_init(&b);
-    uint64_t off = 0;
     int rc = 0;
-    if (!c->o->verify_only && ftruncate(t->fd, (off_t)t->node.size) != 0)
-        return err_errno("cannot set the size of %s", t->path);
-    for (size_t i = 0; i < t->node.n_extents && !rc; i++) {
+    for (size_t i = first; i < end && !rc; i++) {
         const node_extent_t *e = &t->node.extents[i];
-        if (stopped(c)) {
+        if (stopped(c) || atomic_load(&t->rc)) {
             rc = COFFER_EINTR;
             break;
         }
@@ -174,33 +184,109 @@ static int write_content(rctx_t *c, file_task_t *t)
     return rc;
 }
 
-static void file_worker(void *arg)
+static void file_task_free(file_task_t *t)
 {
-    file_task_t *t = arg;
-    rctx_t *c = t->c;
-    if (!stopped(c)) {
-        int rc = write_content(c, t);
-        if (rc == COFFER_ENOSPC || rc == COFFER_ENOMEM) {
-            fatal(c, err_ctx(rc, "while restoring %s", t->path));
-        } else if (rc && rc != COFFER_EINTR) {
-            entry_error(c, t->path, err_msg());
-        } else if (!rc && !c->o->verify_only) {
-            unsigned warn = 0;
-            if (fsmeta_restore(t->dirfd, t->node.name, &t->node, &c->mopts, &warn))
-                entry_error(c, t->path, err_msg());
-            atomic_fetch_add(&c->warnings, warn);
-            atomic_fetch_add(&c->files, 1);
-        } else if (!rc) {
-            atomic_fetch_add(&c->files, 1);
-        }
-    }
     if (t->fd >= 0)
         close(t->fd);
     if (t->dirfd >= 0)
         close(t->dirfd);
     node_release(&t->node);
+    pthread_mutex_destroy(&t->mu);
     free(t->path);
     free(t);
+}
+
+/* The last part of a file: report its outcome and apply its metadata. */
+static void file_done(rctx_t *c, file_task_t *t)
+{
+    int rc = atomic_load(&t->rc);
+    if (rc == COFFER_EINTR)
+        rc = stopped(c) ? COFFER_EINTR : 0;
+    if (rc)
+        err_set(rc, "%s", t->msg);
+    if (rc == COFFER_ENOSPC || rc == COFFER_ENOMEM) {
+        fatal(c, err_ctx(rc, "while restoring %s", t->path));
+    } else if (rc && rc != COFFER_EINTR) {
+        entry_error(c, t->path, err_msg());
+    } else if (!rc && !c->o->verify_only) {
+        unsigned warn = 0;
+        if (fsmeta_restore(t->dirfd, t->node.name, &t->node, &c->mopts, &warn))
+            entry_error(c, t->path, err_msg());
+        atomic_fetch_add(&c->warnings, warn);
+        atomic_fetch_add(&c->files, 1);
+    } else if (!rc) {
+        atomic_fetch_add(&c->files, 1);
+    }
+    file_task_free(t);
+}
+
+static void file_worker(void *arg)
+{
+    file_part_t *p = arg;
+    file_task_t *t = p->t;
+    rctx_t *c = t->c;
+    if (!stopped(c)) {
+        int rc = write_content(c, t, p->first, p->end, p->off);
+        if (rc) {
+            pthread_mutex_lock(&t->mu);
+            int expected = 0;
+            if (atomic_compare_exchange_strong(&t->rc, &expected, rc))
+                snprintf(t->msg, sizeof t->msg, "%s", err_msg());
+            pthread_mutex_unlock(&t->mu);
+        }
+    } else {
+        int expected = 0;
+        atomic_compare_exchange_strong(&t->rc, &expected, COFFER_EINTR);
+    }
+    free(p);
+    if (atomic_fetch_sub(&t->parts_left, 1) == 1)
+        file_done(c, t);
+}
+
+/* Split the file into parts of about equal bytes and queue them. */
+static int submit_file(rctx_t *c, file_task_t *t)
+{
+    size_t parts = 1;
+    int threads = c->o->threads > 0 ? c->o->threads : workq_cpus();
+    if (t->node.size >= PART_MIN_BYTES && t->node.n_extents >= 2 * (size_t)threads)
+        parts = (size_t)threads;
+    if (!c->o->verify_only && ftruncate(t->fd, (off_t)t->node.size) != 0) {
+        err_errno("cannot set the size of %s", t->path);
+        entry_error(c, t->path, err_msg());
+        file_task_free(t);
+        return 0;
+    }
+    atomic_init(&t->parts_left, (int)parts);
+    uint64_t per = t->node.size / parts + 1, off = 0, acc = 0;
+    size_t first = 0;
+    for (size_t k = 0; k < parts; k++) {
+        size_t end = first;
+        if (k == parts - 1) {
+            end = t->node.n_extents;
+        } else {
+            while (end < t->node.n_extents && acc < per * (k + 1))
+                acc += t->node.extents[end++].len;
+        }
+        file_part_t *p = calloc(1, sizeof *p);
+        if (!p) {
+            /* the parts already queued finish the file; account for the missing ones */
+            int expected = 0;
+            atomic_compare_exchange_strong(&t->rc, &expected, COFFER_ENOMEM);
+            snprintf(t->msg, sizeof t->msg, "out of memory");
+            if (atomic_fetch_sub(&t->parts_left, (int)(parts - k)) == (int)(parts - k))
+                file_done(c, t);
+            return err_set(COFFER_ENOMEM, "out of memory");
+        }
+        p->t = t;
+        p->first = first;
+        p->end = end;
+        p->off = off;
+        for (size_t i = first; i < end; i++)
+            off += t->node.extents[i].len;
+        first = end;
+        workq_submit(c->q, file_worker, p);
+    }
+    return 0;
 }
 
 static const char *find_link(rctx_t *c, const node_t *n)
@@ -274,18 +360,14 @@ static int restore_file(rctx_t *c, int dirfd, const node_t *n, const char *relpa
     }
     t->dirfd = c->o->verify_only ? -1 : dup(dirfd);
     t->path = strdup(relpath);
+    pthread_mutex_init(&t->mu, NULL);
     int rc = node_copy(&t->node, n);
     if ((t->dirfd < 0 && !c->o->verify_only) || !t->path || rc) {
-        if (t->fd >= 0)
-            close(t->fd);
-        if (t->dirfd >= 0)
-            close(t->dirfd);
-        free(t->path);
-        node_release(&t->node);
-        free(t);
-        return rc ? rc : err_errno("cannot duplicate a directory descriptor");
+        rc = rc ? rc : err_errno("cannot duplicate a directory descriptor");
+        file_task_free(t);
+        return rc;
     }
-    return workq_submit(c->q, file_worker, t);
+    return submit_file(c, t);
 }
 
 /* Pass 1 over one directory. Returns how many entries were restored in *out_count. */
