@@ -127,9 +127,17 @@ void workq_free(workq_t *q)
 
 int workq_cpus(void)
 {
+    static int cached; /* sysconf reads /sys on every call: ask once (a benign race) */
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v)
+        return v;
     const char *e = getenv("COFFER_THREADS");
-    if (e && atoi(e) > 0)
-        return atoi(e) > 64 ? 64 : atoi(e);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : (int)(n > 64 ? 64 : n);
+    if (e && atoi(e) > 0) {
+        v = atoi(e) > 64 ? 64 : atoi(e);
+    } else {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        v = n < 1 ? 1 : (int)(n > 64 ? 64 : n);
+    }
+    __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    return v;
 }

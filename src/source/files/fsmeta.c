@@ -916,6 +916,43 @@ out:
     return rc;
 }
 
+int fsmeta_restore_fd(int fd, const char *name, const node_t *n, const fsmeta_restore_opts_t *o,
+                      unsigned *out_warnings)
+{
+    unsigned warnings = 0;
+    if (o->xattrs) {
+        for (size_t i = 0; i < n->n_xattrs; i++) {
+            const node_xattr_t *x = &n->xattrs[i];
+            if (!x->name || fsetxattr(fd, x->name, x->value, x->len, 0) == 0)
+                continue;
+            if (errno == ENOMEM)
+                return err_errno("cannot restore extended attribute %s of '%s'", x->name, name);
+            log_warn("cannot restore extended attribute %s of '%s': %s", x->name, name,
+                     strerror(errno));
+            warnings++;
+        }
+    }
+    if (o->owner) {
+        uid_t uid = (uid_t)fsmeta_user_id(n->user, n->uid);
+        gid_t gid = (gid_t)fsmeta_group_id(n->group, n->gid);
+        if (fchown(fd, uid, gid) != 0) {
+            if (errno != EPERM && errno != EINVAL)
+                return err_errno("cannot set owner of '%s' to %u:%u", name, (unsigned)uid,
+                                 (unsigned)gid);
+            warnings++;
+        }
+    }
+    /* after chown, which clears setuid/setgid */
+    if (fchmod(fd, (mode_t)(n->mode & 07777)) != 0)
+        return err_errno("cannot set mode %04o on '%s'", (unsigned)(n->mode & 07777), name);
+    struct timespec ts[2] = {ns_to_ts(n->atime_ns), ns_to_ts(n->mtime_ns)};
+    if (futimens(fd, ts) != 0)
+        return err_errno("cannot set times on '%s'", name);
+    if (out_warnings)
+        *out_warnings += warnings;
+    return 0;
+}
+
 /* ---- sparse files ----------------------------------------------------------------------- */
 
 static int regions_push(fsmeta_region_t **v, size_t *n, size_t *cap, uint64_t off, uint64_t len)

@@ -54,6 +54,11 @@ typedef struct fsmeta_restore_opts {
 int fsmeta_restore(int dirfd, const char *name, const node_t *n, const fsmeta_restore_opts_t *o,
                    unsigned *out_warnings);
 
+/* The same for a regular file through its open descriptor (fsetxattr, fchown, fchmod,
+ * futimens): no lookup by name. The restore writes files through such a descriptor. */
+int fsmeta_restore_fd(int fd, const char *name, const node_t *n, const fsmeta_restore_opts_t *o,
+                      unsigned *out_warnings);
+
 /* The data regions of an open regular file, as (offset, length) pairs sorted by offset,
  * from SEEK_DATA/SEEK_HOLE. A file with no holes (or a filesystem without support) gives one
  * region covering [0, size). *out is malloc'd (caller frees); *out_n may be 0 for an all-hole

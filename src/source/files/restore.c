@@ -45,7 +45,6 @@ typedef struct rctx {
 typedef struct file_task {
     rctx_t *c;
     int fd;
-    int dirfd; /* dup of the directory, for metadata by name */
     node_t node;
     char *path;
     atomic_int parts_left; /* the part that drops it to 0 finishes the file */
@@ -188,8 +187,6 @@ static void file_task_free(file_task_t *t)
 {
     if (t->fd >= 0)
         close(t->fd);
-    if (t->dirfd >= 0)
-        close(t->dirfd);
     node_release(&t->node);
     pthread_mutex_destroy(&t->mu);
     free(t->path);
@@ -210,7 +207,7 @@ static void file_done(rctx_t *c, file_task_t *t)
         entry_error(c, t->path, err_msg());
     } else if (!rc && !c->o->verify_only) {
         unsigned warn = 0;
-        if (fsmeta_restore(t->dirfd, t->node.name, &t->node, &c->mopts, &warn))
+        if (fsmeta_restore_fd(t->fd, t->path, &t->node, &c->mopts, &warn))
             entry_error(c, t->path, err_msg());
         atomic_fetch_add(&c->warnings, warn);
         atomic_fetch_add(&c->files, 1);
@@ -327,12 +324,13 @@ static void clear_entry(int dirfd, const char *name, bool want_dir)
     unlinkat(dirfd, name, 0);
 }
 
-static int restore_file(rctx_t *c, int dirfd, const node_t *n, const char *relpath)
+static int restore_file(rctx_t *c, int dirfd, bool fresh, const node_t *n, const char *relpath)
 {
     if (n->nlink > 1 && n->type == NODE_FILE && !c->o->verify_only) {
         const char *first = find_link(c, n);
         if (first) {
-            clear_entry(dirfd, n->name, false);
+            if (!fresh)
+                clear_entry(dirfd, n->name, false);
             if (linkat(c->rootfd, first, dirfd, n->name, 0) == 0) {
                 atomic_fetch_add(&c->files, 1);
                 return 0;
@@ -348,7 +346,8 @@ static int restore_file(rctx_t *c, int dirfd, const node_t *n, const char *relpa
     t->c = c;
     t->fd = -1;
     if (!c->o->verify_only) {
-        clear_entry(dirfd, n->name, false);
+        if (!fresh)
+            clear_entry(dirfd, n->name, false);
         t->fd = openat(dirfd, n->name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
                        0600);
         if (t->fd < 0) {
@@ -358,12 +357,11 @@ static int restore_file(rctx_t *c, int dirfd, const node_t *n, const char *relpa
             return 0;
         }
     }
-    t->dirfd = c->o->verify_only ? -1 : dup(dirfd);
     t->path = strdup(relpath);
     pthread_mutex_init(&t->mu, NULL);
     int rc = node_copy(&t->node, n);
-    if ((t->dirfd < 0 && !c->o->verify_only) || !t->path || rc) {
-        rc = rc ? rc : err_errno("cannot duplicate a directory descriptor");
+    if (!t->path || rc) {
+        rc = rc ? rc : err_set(COFFER_ENOMEM, "out of memory");
         file_task_free(t);
         return rc;
     }
@@ -371,8 +369,8 @@ static int restore_file(rctx_t *c, int dirfd, const node_t *n, const char *relpa
 }
 
 /* Pass 1 over one directory. Returns how many entries were restored in *out_count. */
-static int pass1(rctx_t *c, int dirfd, const uint8_t tree_id[32], const char *snap_path,
-                 const char *relpath, bool matched, uint64_t *out_count)
+static int pass1(rctx_t *c, int dirfd, bool fresh, const uint8_t tree_id[32],
+                 const char *snap_path, const char *relpath, bool matched, uint64_t *out_count)
 {
     tree_t t;
     tree_init(&t);
@@ -406,9 +404,14 @@ static int pass1(rctx_t *c, int dirfd, const uint8_t tree_id[32], const char *sn
         }
         if (n->type == NODE_DIR) {
             int sub = -1;
+            bool sub_fresh = false;
             if (!c->o->verify_only) {
-                clear_entry(dirfd, n->name, true);
-                if (mkdirat(dirfd, n->name, 0700) != 0 && errno != EEXIST) {
+                if (!fresh)
+                    clear_entry(dirfd, n->name, true);
+                /* a directory we create is empty: nothing inside needs clearing */
+                if (mkdirat(dirfd, n->name, 0700) == 0)
+                    sub_fresh = true;
+                else if (errno != EEXIST) {
                     err_errno("cannot create directory");
                     entry_error(c, rp, err_msg());
                     free(sp);
@@ -425,7 +428,7 @@ static int pass1(rctx_t *c, int dirfd, const uint8_t tree_id[32], const char *sn
                 }
             }
             uint64_t inner = 0;
-            rc = pass1(c, sub, n->subtree, sp, rp, st == 1, &inner);
+            rc = pass1(c, sub, sub_fresh, n->subtree, sp, rp, st == 1, &inner);
             if (sub >= 0)
                 close(sub);
             if (st == 2 && inner == 0 && !c->o->verify_only)
@@ -436,13 +439,14 @@ static int pass1(rctx_t *c, int dirfd, const uint8_t tree_id[32], const char *sn
             }
             count += inner;
         } else if (n->type == NODE_FILE) {
-            rc = restore_file(c, dirfd, n, rp);
+            rc = restore_file(c, dirfd, fresh, n, rp);
             count++;
         } else {
             count++;
             if (!c->o->verify_only) {
                 unsigned warn = 0;
-                clear_entry(dirfd, n->name, false);
+                if (!fresh)
+                    clear_entry(dirfd, n->name, false);
                 if (fsmeta_create_special(dirfd, n->name, n) ||
                     fsmeta_restore(dirfd, n->name, n, &c->mopts, &warn))
                     entry_error(c, rp, err_msg());
@@ -536,7 +540,7 @@ int files_restore(repo_t *r, const uint8_t root_tree[32], const char *target,
     if ((rc = workq_new(o->threads > 0 ? o->threads : workq_cpus(), 64, &c->q)))
         goto out;
     uint64_t count = 0;
-    rc = pass1(c, c->rootfd, root_tree, "", "", false, &count);
+    rc = pass1(c, c->rootfd, false, root_tree, "", "", false, &count);
     workq_wait(c->q);
     if (!rc && atomic_load(&c->failed)) {
         rc = atomic_load(&c->failed);

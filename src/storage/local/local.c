@@ -25,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,10 +39,25 @@
 #define TMP_NAME_MAX 1100   /* object name (<= 1024) + ".tmp-" + 16 hex digits */
 #define LIST_DEPTH_MAX 1024 /* a directory path longer than a name cannot hold objects */
 
+/* Open descriptors of recently read packs: a restore reads many blobs of one pack in a row,
+ * and packs never change (they are content-addressed), so a descriptor stays valid to read
+ * even after a concurrent prune unlinks the file. */
+#define FD_CACHE 16
+typedef struct fd_slot {
+    char name[96];
+    int fd;
+    uint64_t size;
+    unsigned refs;
+    uint64_t used;
+} fd_slot_t;
+
 struct local {
     char *root;  /* absolute, no trailing '/' (except "/" itself) */
     int fd;      /* root directory, O_RDONLY|O_DIRECTORY */
     bool remote; /* the filesystem's server stamps mtimes */
+    pthread_mutex_t cache_mu;
+    fd_slot_t cache[FD_CACHE];
+    uint64_t clock;
 };
 
 /* The object's directory part, "" for a top-level name. */
@@ -386,20 +402,87 @@ static int open_object(const struct local *l, const char *name, int *out_fd, str
     return 0;
 }
 
+/* A cached descriptor for a pack (refs taken), or -1. */
+static int cache_get(struct local *l, const char *name, uint64_t *out_size, int *out_slot)
+{
+    int fd = -1;
+    pthread_mutex_lock(&l->cache_mu);
+    for (int i = 0; i < FD_CACHE; i++) {
+        fd_slot_t *c = &l->cache[i];
+        if (c->fd >= 0 && strcmp(c->name, name) == 0) {
+            c->refs++;
+            c->used = ++l->clock;
+            fd = c->fd;
+            *out_size = c->size;
+            *out_slot = i;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&l->cache_mu);
+    return fd;
+}
+
+/* Offer a freshly opened pack descriptor to the cache; returns the slot (refs taken) or -1
+ * when no slot is free (the caller then closes fd itself). */
+static int cache_put(struct local *l, const char *name, int fd, uint64_t size)
+{
+    int slot = -1;
+    if (strlen(name) >= sizeof l->cache[0].name)
+        return -1;
+    pthread_mutex_lock(&l->cache_mu);
+    for (int i = 0; i < FD_CACHE && slot < 0; i++) /* an empty slot first */
+        if (l->cache[i].fd < 0)
+            slot = i;
+    if (slot < 0) { /* else the least recently used idle one */
+        for (int i = 0; i < FD_CACHE; i++) {
+            const fd_slot_t *c = &l->cache[i];
+            if (c->refs == 0 && (slot < 0 || c->used < l->cache[slot].used))
+                slot = i;
+        }
+    }
+    if (slot >= 0) {
+        fd_slot_t *c = &l->cache[slot];
+        if (c->fd >= 0)
+            close(c->fd);
+        snprintf(c->name, sizeof c->name, "%s", name);
+        c->fd = fd;
+        c->size = size;
+        c->refs = 1;
+        c->used = ++l->clock;
+    }
+    pthread_mutex_unlock(&l->cache_mu);
+    return slot;
+}
+
+static void cache_release(struct local *l, int slot)
+{
+    pthread_mutex_lock(&l->cache_mu);
+    l->cache[slot].refs--;
+    pthread_mutex_unlock(&l->cache_mu);
+}
+
 static int local_get(void *state, const char *name, uint64_t off, uint64_t len, buf_t *out,
                      bool *transient)
 {
     struct local *l = state;
     size_t keep = out->len;
     struct stat st = {0};
-    int fd = -1;
-    int rc;
+    int fd = -1, slot = -1;
+    uint64_t size = 0;
+    int rc = 0;
 
     (void)transient;
-    rc = open_object(l, name, &fd, &st);
-    if (rc)
-        goto out;
-    uint64_t size = (uint64_t)st.st_size;
+    bool pack = strncmp(name, "data/", 5) == 0;
+    if (pack)
+        fd = cache_get(l, name, &size, &slot);
+    if (fd < 0) {
+        rc = open_object(l, name, &fd, &st);
+        if (rc)
+            goto out;
+        size = (uint64_t)st.st_size;
+        if (pack)
+            slot = cache_put(l, name, fd, size);
+    }
     if (off > size) {
         rc = err_set(COFFER_EINVAL, "offset %llu is past the end of the object (%llu bytes)",
                      (unsigned long long)off, (unsigned long long)size);
@@ -432,7 +515,9 @@ static int local_get(void *state, const char *name, uint64_t off, uint64_t len, 
     out->len = keep + got;
     out->data[out->len] = 0;
 out:
-    if (fd >= 0)
+    if (slot >= 0)
+        cache_release(l, slot);
+    else if (fd >= 0)
         close(fd);
     return rc;
 }
@@ -666,6 +751,9 @@ static int local_open(const char *path, bool create, void **out_state)
         goto out;
     }
     l->fd = -1;
+    pthread_mutex_init(&l->cache_mu, NULL);
+    for (int i = 0; i < FD_CACHE; i++)
+        l->cache[i].fd = -1;
     if (create) {
         rc = make_root((const char *)root.data);
         if (rc)
@@ -704,6 +792,10 @@ static void local_close(void *state)
         return;
     if (l->fd >= 0)
         close(l->fd);
+    for (int i = 0; i < FD_CACHE; i++)
+        if (l->cache[i].fd >= 0)
+            close(l->cache[i].fd);
+    pthread_mutex_destroy(&l->cache_mu);
     free(l->root);
     free(l);
 }
