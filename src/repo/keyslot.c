@@ -27,7 +27,7 @@ static int parse_u64(const char *s, uint64_t *out)
 
 int keyslot_kdf_from_env(keyslot_kdf_t *out)
 {
-    keyslot_kdf_t k = {.name = "argon2id", .ops = 3, .mem = 32u << 20, .n = 1u << 15,
+    keyslot_kdf_t k = {.name = "argon2id", .ops = 3, .mem = 19u << 20, .n = 1u << 15,
                        .r = 8, .p = 1};
     const char *e = getenv("COFFER_KDF");
     if (e && *e) {

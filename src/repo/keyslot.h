@@ -20,8 +20,8 @@ typedef struct keyslot_kdf {
     uint32_t r, p;    /* scrypt r, p */
 } keyslot_kdf_t;
 
-/* Defaults: argon2id ops 3, mem 32 MiB (above the OWASP minimum; a higher memory cost would
- * set every command's peak RSS); scrypt N 2^15, r 8, p 1. The environment variable
+/* Defaults: argon2id ops 3, mem 19 MiB (OWASP's recommended m=19 MiB with one more pass; more
+ * memory would set every command's peak RSS); scrypt N 2^15, r 8, p 1. The environment variable
  * COFFER_KDF may override for init and key add: "argon2id:ops=1,mem=8388608" or
  * "scrypt:n=16384,r=8,p=1" (documented in README; used by tests to keep them fast). */
 int keyslot_kdf_from_env(keyslot_kdf_t *out);
