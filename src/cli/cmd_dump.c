@@ -23,59 +23,6 @@ static void help(void)
            "Writes the file's content to stdout (e.g. `coffer dump latest /pg.sql | psql`).\n");
 }
 
-/* Walk from the root tree to the node named by path ("/a/b"); *out_node gets a copy.
- * COFFER_ENOENT when a component is missing or not a directory. */
-static int find_path(repo_t *r, const uint8_t root[32], const char *path, node_t *out_node)
-{
-    tree_t t;
-    tree_init(&t);
-    uint8_t cur[32];
-    memcpy(cur, root, 32);
-    const char *p = path;
-    int rc = 0;
-    for (;;) {
-        while (*p == '/')
-            p++;
-        const char *e = strchr(p, '/');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        const char *rest = p + len;
-        while (*rest == '/')
-            rest++;
-        char *name = strndup(p, len);
-        if (!name) {
-            rc = err_set(COFFER_ENOMEM, "out of memory");
-            goto out;
-        }
-        tree_release(&t);
-        tree_init(&t);
-        if ((rc = repo_load_tree(r, cur, &t))) {
-            free(name);
-            goto out;
-        }
-        const node_t *n = tree_find(&t, name);
-        free(name);
-        if (!n) {
-            rc = err_set(COFFER_ENOENT, "no such path in the snapshot: %s", path);
-            goto out;
-        }
-        if (!*rest) {
-            rc = node_copy(out_node, n);
-            goto out;
-        }
-        if (n->type != NODE_DIR) {
-            rc = err_set(COFFER_ENOENT,
-                         "no such path in the snapshot: %s (%.*s is not a "
-                         "directory)",
-                         path, (int)(p + len - path), path);
-            goto out;
-        }
-        memcpy(cur, n->subtree, 32);
-        p = rest;
-    }
-out:
-    tree_release(&t);
-    return rc;
-}
 
 /* The snapshot's only root entry (caller frees), or NULL when it has none or several. */
 static char *single_root(repo_t *r, const uint8_t root[32])
@@ -190,7 +137,7 @@ int cmd_dump(cli_t *cli, int argc, char **argv)
     if ((rc = cli_find_snapshot(r, spec, &f, &s)) || (rc = repo_load_index(r)))
         goto out;
     hex_encode(s.id, 32, hex);
-    rc = find_path(r, s.tree, path, &n);
+    rc = repo_find_path(r, s.tree, path, &n);
     if (rc == COFFER_ENOENT && (root = single_root(r, s.tree)) != NULL) {
         /* "/dir/file" in a snapshot of a single path: try "/<root>/dir/file" */
         size_t len = strlen(root) + strlen(path) + 2;
@@ -199,7 +146,7 @@ int cmd_dump(cli_t *cli, int argc, char **argv)
             goto out;
         }
         snprintf(alt, len, "/%s%s", root, path);
-        if (find_path(r, s.tree, alt, &n) == 0)
+        if (repo_find_path(r, s.tree, alt, &n) == 0)
             rc = 0;
         else
             rc = err_set(COFFER_ENOENT, "no such path in the snapshot: %s", path);

@@ -153,59 +153,6 @@ out:
     return rc;
 }
 
-/* Walk from the root tree to the node named by path ("/a/b"); *out_node gets a copy.
- * COFFER_ENOENT when a component is missing or not a directory. */
-static int find_path(repo_t *r, const uint8_t root[32], const char *path, node_t *out_node)
-{
-    tree_t t;
-    tree_init(&t);
-    uint8_t cur[32];
-    memcpy(cur, root, 32);
-    const char *p = path;
-    int rc = 0;
-    for (;;) {
-        while (*p == '/')
-            p++;
-        const char *e = strchr(p, '/');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        const char *rest = p + len;
-        while (*rest == '/')
-            rest++;
-        char *name = strndup(p, len);
-        if (!name) {
-            rc = err_set(COFFER_ENOMEM, "out of memory");
-            goto out;
-        }
-        tree_release(&t);
-        tree_init(&t);
-        if ((rc = repo_load_tree(r, cur, &t))) {
-            free(name);
-            goto out;
-        }
-        const node_t *n = tree_find(&t, name);
-        free(name);
-        if (!n) {
-            rc = err_set(COFFER_ENOENT, "no such path in the snapshot: %s", path);
-            goto out;
-        }
-        if (!*rest) {
-            rc = node_copy(out_node, n);
-            goto out;
-        }
-        if (n->type != NODE_DIR) {
-            rc = err_set(COFFER_ENOENT,
-                         "no such path in the snapshot: %s (%.*s is not a "
-                         "directory)",
-                         path, (int)(p + len - path), path);
-            goto out;
-        }
-        memcpy(cur, n->subtree, 32);
-        p = rest;
-    }
-out:
-    tree_release(&t);
-    return rc;
-}
 
 int cmd_ls(cli_t *cli, int argc, char **argv)
 {
@@ -262,7 +209,7 @@ int cmd_ls(cli_t *cli, int argc, char **argv)
         rc = ls_tree(&c, s.tree, 0);
         goto out;
     }
-    if ((rc = find_path(r, s.tree, path, &n)))
+    if ((rc = repo_find_path(r, s.tree, path, &n)))
         goto out;
     /* the entry itself, under its canonical name (no doubled or trailing slashes) */
     for (const char *p = path; *p; p++) {

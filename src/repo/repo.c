@@ -680,6 +680,58 @@ int repo_load_tree(repo_t *r, const uint8_t id[32], tree_t *out)
     return rc;
 }
 
+int repo_find_path(repo_t *r, const uint8_t root[32], const char *path, node_t *out_node)
+{
+    tree_t t;
+    tree_init(&t);
+    uint8_t cur[32];
+    memcpy(cur, root, 32);
+    const char *p = path;
+    int rc = 0;
+    for (;;) {
+        while (*p == '/')
+            p++;
+        const char *e = strchr(p, '/');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        const char *rest = p + len;
+        while (*rest == '/')
+            rest++;
+        char *name = strndup(p, len);
+        if (!name) {
+            rc = err_set(COFFER_ENOMEM, "out of memory");
+            goto out;
+        }
+        tree_release(&t);
+        tree_init(&t);
+        if ((rc = repo_load_tree(r, cur, &t))) {
+            free(name);
+            goto out;
+        }
+        const node_t *n = tree_find(&t, name);
+        free(name);
+        if (!n) {
+            rc = err_set(COFFER_ENOENT, "no such path in the snapshot: %s", path);
+            goto out;
+        }
+        if (!*rest) {
+            rc = node_copy(out_node, n);
+            goto out;
+        }
+        if (n->type != NODE_DIR) {
+            rc = err_set(COFFER_ENOENT,
+                         "no such path in the snapshot: %s (%.*s is not a "
+                         "directory)",
+                         path, (int)(p + len - path), path);
+            goto out;
+        }
+        memcpy(cur, n->subtree, 32);
+        p = rest;
+    }
+out:
+    tree_release(&t);
+    return rc;
+}
+
 /* ---- snapshots ---- */
 
 int repo_load_snapshot(repo_t *r, const uint8_t id[32], snapshot_t *out)

@@ -75,6 +75,9 @@ const uint8_t (*repo_index_ids(repo_t *r, size_t *out_n))[32];
  * know the blob; COFFER_ECORRUPT naming the blob and pack when it does not verify. */
 int repo_read_blob(repo_t *r, uint8_t type, const uint8_t id[32], buf_t *out);
 int repo_load_tree(repo_t *r, const uint8_t id[32], tree_t *out);
+/* Walk from the root tree to the node named by path ("/a/b"); *out_node gets a copy (caller
+ * releases). COFFER_ENOENT when a component is missing or not a directory. */
+int repo_find_path(repo_t *r, const uint8_t root[32], const char *path, node_t *out_node);
 
 /* Read a sealed object (type ENV_*) named `name` whose name is the SHA-256 of its bytes when
  * check_hash is set; payload into out (reset first). */
