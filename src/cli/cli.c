@@ -143,8 +143,8 @@ int cli_get_password(const char *prompt, bool confirm, char **out)
 
 int cli_get_new_password(char **out)
 {
-    int rc = get_secret("COFFER_NEW_PASSWORD", "COFFER_NEW_PASSWORD_FILE", "new password: ",
-                        true, out);
+    int rc =
+        get_secret("COFFER_NEW_PASSWORD", "COFFER_NEW_PASSWORD_FILE", "new password: ", true, out);
     if (!rc && !**out) {
         cli_free_password(*out);
         *out = NULL;
@@ -289,8 +289,8 @@ static void draw(cli_progress_t *p, bool final)
     char pct[16] = "";
     if (p->total)
         snprintf(pct, sizeof pct, " %3.0f%%", 100.0 * (double)b / (double)p->total);
-    fprintf(stderr, "\r\033[K[%d:%02d]%s %s %llu items, %s, %s/s%s", (int)el / 60,
-            (int)el % 60, pct, p->verb, (unsigned long long)it, bs, rate, eta);
+    fprintf(stderr, "\r\033[K[%d:%02d]%s %s %llu items, %s, %s/s%s", (int)el / 60, (int)el % 60,
+            pct, p->verb, (unsigned long long)it, bs, rate, eta);
     if (final)
         fputc('\n', stderr);
     fflush(stderr);
@@ -412,28 +412,25 @@ json_t *cli_snapshot_json(const snapshot_t *s)
         json_array_append_new(paths, json_string(s->paths[i]));
     for (size_t i = 0; i < s->n_tags; i++)
         json_array_append_new(tags, json_string(s->tags[i]));
-    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s}", "id", hex, "short_id",
-                          (char[9]){hex[0], hex[1], hex[2], hex[3], hex[4], hex[5], hex[6],
-                                    hex[7], 0},
-                          "time", ts, "host", s->host ? s->host : "", "user",
-                          s->user ? s->user : "", "kind", s->kind ? s->kind : "files", "paths",
-                          paths, "tags", tags, "tree", ptree, "status",
-                          s->status ? s->status : "complete");
+    json_t *o =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:o,s:s,s:s}", "id", hex, "short_id",
+                  (char[9]){hex[0], hex[1], hex[2], hex[3], hex[4], hex[5], hex[6], hex[7], 0},
+                  "time", ts, "host", s->host ? s->host : "", "user", s->user ? s->user : "",
+                  "kind", s->kind ? s->kind : "files", "paths", paths, "tags", tags, "tree", ptree,
+                  "status", s->status ? s->status : "complete");
     if (s->job && *s->job)
         json_object_set_new(o, "job", json_string(s->job));
     if (s->has_parent) {
         hex_encode(s->parent, 32, hex);
         json_object_set_new(o, "parent", json_string(hex));
     }
-    json_t *sum = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "files_new",
-                            (json_int_t)s->summary.files_new, "files_changed",
-                            (json_int_t)s->summary.files_changed, "files_unchanged",
-                            (json_int_t)s->summary.files_unchanged, "dirs",
-                            (json_int_t)s->summary.dirs, "bytes_read",
-                            (json_int_t)s->summary.bytes_read, "bytes_added",
-                            (json_int_t)s->summary.bytes_added, "bytes_stored",
-                            (json_int_t)s->summary.bytes_stored, "duration_s",
-                            s->summary.duration_s, "errors", (json_int_t)s->summary.errors);
+    json_t *sum = json_pack(
+        "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "files_new", (json_int_t)s->summary.files_new,
+        "files_changed", (json_int_t)s->summary.files_changed, "files_unchanged",
+        (json_int_t)s->summary.files_unchanged, "dirs", (json_int_t)s->summary.dirs, "bytes_read",
+        (json_int_t)s->summary.bytes_read, "bytes_added", (json_int_t)s->summary.bytes_added,
+        "bytes_stored", (json_int_t)s->summary.bytes_stored, "duration_s", s->summary.duration_s,
+        "errors", (json_int_t)s->summary.errors);
     json_object_set_new(o, "summary", sum);
     if (s->has_exit_status)
         json_object_set_new(o, "exit_status", json_integer(s->exit_status));

@@ -55,8 +55,8 @@ static bool same_paths(const snapshot_t *s, char *const *paths, size_t n)
 }
 
 /* Find the parent: latest non-failed files snapshot of host with the same paths. */
-static int find_parent(repo_t *r, const char *host, char *const *paths, size_t n,
-                       const char *spec, snapshot_t *out, bool *found)
+static int find_parent(repo_t *r, const char *host, char *const *paths, size_t n, const char *spec,
+                       snapshot_t *out, bool *found)
 {
     snapshot_t *all = NULL;
     size_t cnt = 0;
@@ -111,8 +111,8 @@ static void print_summary(cli_t *cli, const snapshot_t *s, bool is_command)
         printf("files: %llu new, %llu changed, %llu unchanged; dirs: %llu; other: %llu\n",
                (unsigned long long)s->summary.files_new,
                (unsigned long long)s->summary.files_changed,
-               (unsigned long long)s->summary.files_unchanged,
-               (unsigned long long)s->summary.dirs, (unsigned long long)s->summary.others);
+               (unsigned long long)s->summary.files_unchanged, (unsigned long long)s->summary.dirs,
+               (unsigned long long)s->summary.others);
     printf("read %s, added %s (%s stored) in %.2f s\n", readb, added, stored,
            s->summary.duration_s);
     if (s->summary.errors)
@@ -123,18 +123,13 @@ static void print_summary(cli_t *cli, const snapshot_t *s, bool is_command)
 
 int cmd_backup(cli_t *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"tag", required_argument, 0, 't'},
-                                         {"host", required_argument, 0, 'H'},
-                                         {"exclude", required_argument, 0, 'e'},
-                                         {"parent", required_argument, 0, 'P'},
-                                         {"force", no_argument, 0, 'f'},
-                                         {"job", required_argument, 0, 'j'},
-                                         {"threads", required_argument, 0, 'T'},
-                                         {"stdin-from-command", no_argument, 0, 'C'},
-                                         {"stdin", no_argument, 0, 'S'},
-                                         {"name", required_argument, 0, 'n'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"tag", required_argument, 0, 't'},     {"host", required_argument, 0, 'H'},
+        {"exclude", required_argument, 0, 'e'}, {"parent", required_argument, 0, 'P'},
+        {"force", no_argument, 0, 'f'},         {"job", required_argument, 0, 'j'},
+        {"threads", required_argument, 0, 'T'}, {"stdin-from-command", no_argument, 0, 'C'},
+        {"stdin", no_argument, 0, 'S'},         {"name", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     char *tags[MAX_LIST], *excludes[MAX_LIST];
     size_t n_tags = 0, n_excl = 0;
     const char *host = NULL, *parent_spec = NULL, *job = NULL, *name = NULL;
@@ -293,8 +288,8 @@ int cmd_backup(cli_t *cli, int argc, char **argv)
         if (!rc)
             rc = snapshot_add_path(&snap, name);
     } else {
-        if (!force && (rc = find_parent(r, host, paths, n_paths, parent_spec, &parent,
-                                        &have_parent)))
+        if (!force &&
+            (rc = find_parent(r, host, paths, n_paths, parent_spec, &parent, &have_parent)))
             goto out;
         files_backup_opts_t fo = {.paths = paths,
                                   .n_paths = n_paths,

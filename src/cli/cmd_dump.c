@@ -23,7 +23,6 @@ static void help(void)
            "Writes the file's content to stdout (e.g. `coffer dump latest /pg.sql | psql`).\n");
 }
 
-
 /* The snapshot's only root entry (caller frees), or NULL when it has none or several. */
 static char *single_root(repo_t *r, const uint8_t root[32])
 {

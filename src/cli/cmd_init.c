@@ -14,11 +14,12 @@
 
 static void help(void)
 {
-    printf("usage: coffer -r REPO init [--compression N] [--pack-size MIB] [--kdf argon2id|scrypt]\n"
-           "  --compression N   zstd level 0-19 (0 = store raw), default 3\n"
-           "  --pack-size MIB   target pack size in MiB (1-128), default 16\n"
-           "  --kdf NAME        password KDF for the first key slot (default argon2id)\n"
-           "The password comes from COFFER_PASSWORD, COFFER_PASSWORD_FILE or the terminal.\n");
+    printf(
+        "usage: coffer -r REPO init [--compression N] [--pack-size MIB] [--kdf argon2id|scrypt]\n"
+        "  --compression N   zstd level 0-19 (0 = store raw), default 3\n"
+        "  --pack-size MIB   target pack size in MiB (1-128), default 16\n"
+        "  --kdf NAME        password KDF for the first key slot (default argon2id)\n"
+        "The password comes from COFFER_PASSWORD, COFFER_PASSWORD_FILE or the terminal.\n");
 }
 
 int cmd_init(cli_t *cli, int argc, char **argv)

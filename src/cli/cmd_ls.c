@@ -153,7 +153,6 @@ out:
     return rc;
 }
 
-
 int cmd_ls(cli_t *cli, int argc, char **argv)
 {
     static const struct option opts[] = {{"long", no_argument, 0, 'l'},

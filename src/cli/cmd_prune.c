@@ -66,16 +66,16 @@ int cmd_prune(cli_t *cli, int argc, char **argv)
     cli_fmt_bytes(s.bytes_deleted, del, sizeof del);
     cli_fmt_bytes(s.bytes_repacked, rep, sizeof rep);
     if (cli->json) {
-        cli_json_line(json_pack(
-            "{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "message_type", "summary",
-            "dry_run", po.dry_run, "snapshots", (json_int_t)s.snapshots, "packs",
-            (json_int_t)s.packs, "referenced_blobs", (json_int_t)s.referenced_blobs,
-            "packs_condemned", (json_int_t)s.packs_condemned, "packs_repacked",
-            (json_int_t)s.packs_repacked, "blobs_repacked", (json_int_t)s.blobs_repacked,
-            "packs_deleted", (json_int_t)s.packs_deleted, "bytes_deleted",
-            (json_int_t)s.bytes_deleted, "packs_kept_referenced",
-            (json_int_t)s.packs_kept_referenced, "lists_swept", (json_int_t)s.lists_swept,
-            "lists_waiting", (json_int_t)s.lists_waiting));
+        cli_json_line(
+            json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "message_type",
+                      "summary", "dry_run", po.dry_run, "snapshots", (json_int_t)s.snapshots,
+                      "packs", (json_int_t)s.packs, "referenced_blobs",
+                      (json_int_t)s.referenced_blobs, "packs_condemned",
+                      (json_int_t)s.packs_condemned, "packs_repacked", (json_int_t)s.packs_repacked,
+                      "blobs_repacked", (json_int_t)s.blobs_repacked, "packs_deleted",
+                      (json_int_t)s.packs_deleted, "bytes_deleted", (json_int_t)s.bytes_deleted,
+                      "packs_kept_referenced", (json_int_t)s.packs_kept_referenced, "lists_swept",
+                      (json_int_t)s.lists_swept, "lists_waiting", (json_int_t)s.lists_waiting));
     } else if (!cli->quiet) {
         printf("%s%llu snapshots, %llu packs, %llu referenced blobs\n",
                po.dry_run ? "dry run: " : "", (unsigned long long)s.snapshots,

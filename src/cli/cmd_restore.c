@@ -30,14 +30,11 @@ static void help(void)
 
 int cmd_restore(cli_t *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"target", required_argument, 0, 't'},
-                                         {"include", required_argument, 0, 'i'},
-                                         {"host", required_argument, 0, 'H'},
-                                         {"tag", required_argument, 0, 'g'},
-                                         {"verify", no_argument, 0, 'V'},
-                                         {"threads", required_argument, 0, 'T'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"target", required_argument, 0, 't'}, {"include", required_argument, 0, 'i'},
+        {"host", required_argument, 0, 'H'},   {"tag", required_argument, 0, 'g'},
+        {"verify", no_argument, 0, 'V'},       {"threads", required_argument, 0, 'T'},
+        {"help", no_argument, 0, 'h'},         {0, 0, 0, 0}};
     char *includes[MAX_LIST], *tags[64];
     size_t n_inc = 0;
     snap_filter_t f = {.tags = tags};
@@ -100,8 +97,8 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
                                .stop = &cli_stop,
                                .bytes_done = &bytes};
     uint64_t total = s.summary.bytes_read; /* an estimate for the progress line */
-    prog = cli_progress_start(cli, verify ? "verify" : "restore", &bytes, &items,
-                              n_inc ? 0 : total);
+    prog =
+        cli_progress_start(cli, verify ? "verify" : "restore", &bytes, &items, n_inc ? 0 : total);
     rc = files_restore(r, s.tree, target, &ro, &st);
     cli_progress_stop(prog);
     prog = NULL;
@@ -113,15 +110,15 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
     cli_fmt_bytes(st.bytes, bs, sizeof bs);
     if (cli->json) {
         cli_json_line(json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:f}", "message_type",
-                                "summary", "snapshot", hex, "target", target ? target : "",
-                                "files", (json_int_t)st.files, "dirs", (json_int_t)st.dirs,
-                                "others", (json_int_t)st.others, "bytes", (json_int_t)st.bytes,
-                                "errors", (json_int_t)st.errors, "warnings",
-                                (json_int_t)st.warnings, "duration_s", el));
+                                "summary", "snapshot", hex, "target", target ? target : "", "files",
+                                (json_int_t)st.files, "dirs", (json_int_t)st.dirs, "others",
+                                (json_int_t)st.others, "bytes", (json_int_t)st.bytes, "errors",
+                                (json_int_t)st.errors, "warnings", (json_int_t)st.warnings,
+                                "duration_s", el));
     } else if (!cli->quiet) {
         printf("%s snapshot %.8s%s%s: %llu files, %llu dirs, %llu other, %s in %.2f s\n",
-               verify ? "verified" : "restored", hex, target ? " to " : "",
-               target ? target : "", (unsigned long long)st.files, (unsigned long long)st.dirs,
+               verify ? "verified" : "restored", hex, target ? " to " : "", target ? target : "",
+               (unsigned long long)st.files, (unsigned long long)st.dirs,
                (unsigned long long)st.others, bs, el);
         if (st.warnings)
             printf("%llu metadata item(s) could not be applied (not root?)\n",

@@ -79,8 +79,8 @@ int cmd_snapshots(cli_t *cli, int argc, char **argv)
         time_format_local(s[i].time_ns, ts, sizeof ts);
         size_t k = 0;
         for (size_t t = 0; t < s[i].n_tags && k < sizeof tagstr - 2; t++)
-            k += (size_t)snprintf(tagstr + k, sizeof tagstr - k, "%s%s", t ? "," : "",
-                                  s[i].tags[t]);
+            k +=
+                (size_t)snprintf(tagstr + k, sizeof tagstr - k, "%s%s", t ? "," : "", s[i].tags[t]);
         printf("%.8s   %-19s %-16.16s %-9s %-10s ", hex, ts, s[i].host ? s[i].host : "",
                s[i].status ? s[i].status : "complete", tagstr);
         for (size_t p = 0; p < s[i].n_paths; p++)
@@ -97,7 +97,6 @@ int cmd_snapshots(cli_t *cli, int argc, char **argv)
     repo_close(r);
     if (bad)
         return cli_fail(cli, err_set(COFFER_EPARTIAL,
-                                     "%zu snapshot(s) could not be read: run `coffer check`",
-                                     bad));
+                                     "%zu snapshot(s) could not be read: run `coffer check`", bad));
     return EXIT_OK;
 }

@@ -13,9 +13,8 @@
 
 int cmd_unlock(cli_t *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"remove-all", no_argument, 0, 'a'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"remove-all", no_argument, 0, 'a'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     bool force = false;
     int c;
     optind = 1;

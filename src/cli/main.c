@@ -41,9 +41,10 @@ static const command_t commands[] = {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "coffer %s -- deduplicated, encrypted backups\n\n"
-               "usage: coffer [-r REPO] [--json] [-q] [-v] COMMAND [OPTIONS] [ARGS]\n\n"
-               "commands:\n",
+    fprintf(f,
+            "coffer %s -- deduplicated, encrypted backups\n\n"
+            "usage: coffer [-r REPO] [--json] [-q] [-v] COMMAND [OPTIONS] [ARGS]\n\n"
+            "commands:\n",
             COFFER_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);

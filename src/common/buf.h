@@ -21,8 +21,8 @@ typedef struct buf {
 } buf_t;
 
 void buf_init(buf_t *b);
-void buf_release(buf_t *b); /* frees data; b is reusable after buf_init or as is */
-void buf_reset(buf_t *b);   /* len = 0, keeps memory */
+void buf_release(buf_t *b);              /* frees data; b is reusable after buf_init or as is */
+void buf_reset(buf_t *b);                /* len = 0, keeps memory */
 int buf_reserve(buf_t *b, size_t extra); /* ensure cap >= len + extra (+1 for NUL) */
 int buf_append(buf_t *b, const void *p, size_t n);
 int buf_append_str(buf_t *b, const char *s);

@@ -77,7 +77,8 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
             }
         }
         esc[j] = 0;
-        n = snprintf(line, sizeof line, "{\"message_type\":\"log\",\"level\":\"%s\",\"message\":\"%s\"}\n",
+        n = snprintf(line, sizeof line,
+                     "{\"message_type\":\"log\",\"level\":\"%s\",\"message\":\"%s\"}\n",
                      level_name(lvl), esc);
     } else {
         n = snprintf(line, sizeof line, "%s%s\n",

@@ -16,8 +16,8 @@
 #define CONDEMNED_MAX 10000000
 
 typedef struct condemned {
-    char name[96];     /* object name, set when loaded */
-    int64_t mtime_ns;  /* backend time of the mark */
+    char name[96];    /* object name, set when loaded */
+    int64_t mtime_ns; /* backend time of the mark */
     uint8_t (*packs)[32];
     size_t n_packs;
     uint8_t (*sessions)[16];

@@ -30,8 +30,8 @@ struct heartbeat {
     pthread_cond_t cv;
     bool stop;
     int64_t interval_ns;
-    int64_t last_ok;  /* monotonic time of the last successful write */
-    bool broken;      /* liveness had a gap: see heartbeat_check */
+    int64_t last_ok; /* monotonic time of the last successful write */
+    bool broken;     /* liveness had a gap: see heartbeat_check */
     char why[160];
 };
 

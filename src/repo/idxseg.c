@@ -26,8 +26,7 @@ int idxseg_encode(const uint8_t (*supersedes)[32], size_t n_sup, const idxseg_pa
             break;
         for (size_t i = 0; i < pk->n && !rc; i++) {
             const pack_entry_t *e = &pk->entries[i];
-            if ((rc = buf_put_u8(out, e->type)) ||
-                (rc = buf_put_u8(out, e->compressed ? 1 : 0)) ||
+            if ((rc = buf_put_u8(out, e->type)) || (rc = buf_put_u8(out, e->compressed ? 1 : 0)) ||
                 (rc = buf_append(out, e->id, 32)) || (rc = buf_put_varint(out, e->offset)) ||
                 (rc = buf_put_varint(out, e->stored_len)))
                 break;
@@ -67,8 +66,7 @@ int idxseg_decode(const void *data, size_t n, const char *what, const idxseg_cb_
     for (uint64_t p = 0; p < n_packs; p++) {
         const uint8_t *pid, *sid;
         uint64_t nb;
-        if ((rc = rd_raw(&r, 32, &pid)) || (rc = rd_raw(&r, 16, &sid)) ||
-            (rc = rd_varint(&r, &nb)))
+        if ((rc = rd_raw(&r, 32, &pid)) || (rc = rd_raw(&r, 16, &sid)) || (rc = rd_varint(&r, &nb)))
             goto out;
         if (nb > PACK_HEADER_MAX_ENTRIES || nb > r.left / 37) {
             rc = err_set(COFFER_ECORRUPT, "%s: invalid blob count", what);

@@ -27,8 +27,8 @@ static int parse_u64(const char *s, uint64_t *out)
 
 int keyslot_kdf_from_env(keyslot_kdf_t *out)
 {
-    keyslot_kdf_t k = {.name = "argon2id", .ops = 3, .mem = 19u << 20, .n = 1u << 15,
-                       .r = 8, .p = 1};
+    keyslot_kdf_t k = {
+        .name = "argon2id", .ops = 3, .mem = 19u << 20, .n = 1u << 15, .r = 8, .p = 1};
     const char *e = getenv("COFFER_KDF");
     if (e && *e) {
         char tmp[256];
@@ -175,10 +175,9 @@ static int get_b64(json_t *o, const char *key, size_t want, uint8_t *dst, const 
 static int get_uint(json_t *o, const char *key, uint64_t max, uint64_t *out, const char *what)
 {
     json_t *v = json_object_get(o, key);
-    if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-        (uint64_t)json_integer_value(v) > max)
-        return err_set(COFFER_ECORRUPT, "%s: KDF parameter \"%s\" is missing or out of range",
-                       what, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || (uint64_t)json_integer_value(v) > max)
+        return err_set(COFFER_ECORRUPT, "%s: KDF parameter \"%s\" is missing or out of range", what,
+                       key);
     *out = (uint64_t)json_integer_value(v);
     return 0;
 }
@@ -262,8 +261,8 @@ static char *dup_field(json_t *o, const char *key)
     return s ? strdup(s) : NULL;
 }
 
-int keyslot_info(const void *data, size_t n, char **out_kdf, char **out_created,
-                 char **out_host, char **out_user)
+int keyslot_info(const void *data, size_t n, char **out_kdf, char **out_created, char **out_host,
+                 char **out_user)
 {
     json_t *o = NULL;
     int rc = parse_slot(data, n, "key slot", &o);

@@ -37,7 +37,7 @@ int keyslot_open(const void *json, size_t n, const char *password, const uint8_t
                  const char *what, uint8_t out_master[32]);
 
 /* Informational fields for `key list` (caller frees the strings; any may be NULL). */
-int keyslot_info(const void *json, size_t n, char **out_kdf, char **out_created,
-                 char **out_host, char **out_user);
+int keyslot_info(const void *json, size_t n, char **out_kdf, char **out_created, char **out_host,
+                 char **out_user);
 
 #endif

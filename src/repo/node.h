@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NODE_NAME_MAX 4096       /* bytes in one name */
-#define NODE_LINK_MAX 65536      /* bytes in a symlink target */
-#define NODE_XATTR_MAX 256       /* xattrs per node */
+#define NODE_NAME_MAX 4096  /* bytes in one name */
+#define NODE_LINK_MAX 65536 /* bytes in a symlink target */
+#define NODE_XATTR_MAX 256  /* xattrs per node */
 #define NODE_XATTR_VALUE_MAX (1u << 20)
 
 typedef enum node_type {

@@ -51,9 +51,8 @@ static int pack_write(packer_t *p, const void *data, size_t n)
     return rc;
 }
 
-int packer_add_sealed(packer_t *p, storage_t *st, session_t *s, uint8_t type,
-                      const uint8_t id[32], bool compressed, uint32_t raw_len,
-                      const void *payload, size_t n)
+int packer_add_sealed(packer_t *p, storage_t *st, session_t *s, uint8_t type, const uint8_t id[32],
+                      bool compressed, uint32_t raw_len, const void *payload, size_t n)
 {
     size_t sealed = n + BLOB_OVERHEAD;
     int rc;
@@ -127,8 +126,7 @@ int pack_header_encode(const pack_entry_t *e, size_t n, buf_t *out)
     for (size_t i = 0; i < n && !rc; i++) {
         if ((rc = buf_put_u8(out, e[i].type)) || (rc = buf_put_u8(out, e[i].compressed ? 1 : 0)) ||
             (rc = buf_append(out, e[i].id, 32)) || (rc = buf_put_varint(out, e[i].offset)) ||
-            (rc = buf_put_varint(out, e[i].stored_len)) ||
-            (rc = buf_put_varint(out, e[i].raw_len)))
+            (rc = buf_put_varint(out, e[i].stored_len)) || (rc = buf_put_varint(out, e[i].raw_len)))
             break;
     }
     return rc;
@@ -160,8 +158,8 @@ int pack_header_decode(const void *data, size_t n, const char *what, pack_entry_
         const uint8_t *id;
         uint64_t off, sl, rl;
         if ((rc = rd_u8(&r, &e[i].type)) || (rc = rd_u8(&r, &flags)) ||
-            (rc = rd_raw(&r, 32, &id)) || (rc = rd_varint(&r, &off)) ||
-            (rc = rd_varint(&r, &sl)) || (rc = rd_varint(&r, &rl)))
+            (rc = rd_raw(&r, 32, &id)) || (rc = rd_varint(&r, &off)) || (rc = rd_varint(&r, &sl)) ||
+            (rc = rd_varint(&r, &rl)))
             goto fail;
         if ((e[i].type != BLOB_DATA && e[i].type != BLOB_TREE) || flags > 1 ||
             off > PACK_MAX_BYTES || sl > PACK_MAX_BYTES || off + sl > PACK_MAX_BYTES ||

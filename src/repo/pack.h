@@ -43,9 +43,8 @@ void packer_init(packer_t *p);
 /* Abort an unfinished upload and free everything. */
 void packer_release(packer_t *p);
 /* Seal a blob (blob_seal) and stream it into the pack, starting the upload on the first. */
-int packer_add_sealed(packer_t *p, storage_t *st, session_t *s, uint8_t type,
-                      const uint8_t id[32], bool compressed, uint32_t raw_len,
-                      const void *payload, size_t n);
+int packer_add_sealed(packer_t *p, storage_t *st, session_t *s, uint8_t type, const uint8_t id[32],
+                      bool compressed, uint32_t raw_len, const void *payload, size_t n);
 /* Append the sealed header and its length, compute the pack id, and store the pack as
  * data/<xx>/<id> (create-only; an existing identical pack counts as stored). */
 int packer_finish(packer_t *p, session_t *s, uint8_t out_id[32]);

@@ -40,8 +40,9 @@ static int collect_tree(repo_t *r, const uint8_t id[32], idset_t *trees, idset_t
     if ((rc = repo_load_tree(r, id, &t))) {
         char hex[65];
         hex_encode(id, 32, hex);
-        return err_ctx(rc, "tree %.16s cannot be read, so nothing is deleted (run `coffer "
-                           "check`)",
+        return err_ctx(rc,
+                       "tree %.16s cannot be read, so nothing is deleted (run `coffer "
+                       "check`)",
                        hex);
     }
     for (size_t i = 0; i < t.n && !rc; i++) {
@@ -57,8 +58,7 @@ static int collect_tree(repo_t *r, const uint8_t id[32], idset_t *trees, idset_t
     return rc;
 }
 
-int prune_collect_refs(repo_t *r, const snapshot_t *snaps, size_t n, idset_t *trees,
-                       idset_t *blobs)
+int prune_collect_refs(repo_t *r, const snapshot_t *snaps, size_t n, idset_t *trees, idset_t *blobs)
 {
     for (size_t i = 0; i < n; i++) {
         int rc = collect_tree(r, snaps[i].tree, trees, blobs);
@@ -117,8 +117,8 @@ static int take_lease(repo_t *r, writer_t *w, heartbeat_t **out)
 {
     storage_t *st = repo_storage(r);
     for (int attempt = 0; attempt < 2; attempt++) {
-        int rc = heartbeat_start(st, writer_session(w), "maint/lease", ENV_LEASE, "prune", true,
-                                 out);
+        int rc =
+            heartbeat_start(st, writer_session(w), "maint/lease", ENV_LEASE, "prune", true, out);
         if (rc != COFFER_EEXIST)
             return rc;
         storage_stat_t ls;
@@ -323,8 +323,9 @@ static int sweep(repo_t *r, writer_t *w, condemned_t *const *lists, size_t nl,
     if ((rc = repo_list_snapshots(r, &snaps, &ns, &bad)))
         goto out;
     if (bad) {
-        rc = err_set(COFFER_ECORRUPT, "%zu snapshot(s) cannot be read, so nothing is deleted "
-                                      "(run `coffer check`)",
+        rc = err_set(COFFER_ECORRUPT,
+                     "%zu snapshot(s) cannot be read, so nothing is deleted "
+                     "(run `coffer check`)",
                      bad);
         goto out;
     }
@@ -590,8 +591,9 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
     if ((rc = repo_list_snapshots(r, &snaps, &ns, &bad)))
         goto out;
     if (bad) {
-        rc = err_set(COFFER_ECORRUPT, "%zu snapshot(s) cannot be read, so nothing is deleted "
-                                      "(run `coffer check`)",
+        rc = err_set(COFFER_ECORRUPT,
+                     "%zu snapshot(s) cannot be read, so nothing is deleted "
+                     "(run `coffer check`)",
                      bad);
         goto out;
     }
@@ -613,19 +615,19 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
         goto out;
     }
     use_ctx_t uc = {.blobs = &blobs, .u = u};
-    if ((rc = index_foreach(ix, count_use, &uc)) || (rc = storage_list(st, "data/", list_pack, &pl)))
+    if ((rc = index_foreach(ix, count_use, &uc)) ||
+        (rc = storage_list(st, "data/", list_pack, &pl)))
         goto out;
     for (size_t p = 0; p < np; p++) {
         index_pack_t pk;
-        if (!index_get_pack(ix, (uint32_t)p, &pk) || (pk.flags & PACK_F_CONDEMNED) ||
-            !pl.sizes[p])
+        if (!index_get_pack(ix, (uint32_t)p, &pk) || (pk.flags & PACK_F_CONDEMNED) || !pl.sizes[p])
             continue;
         s.packs++;
         if (u[p].blobs == 0) {
             if ((rc = idset_add(&condemn, pk.id, NULL)))
                 goto out;
-        } else if ((double)(pl.sizes[p] - (u[p].used_bytes < pl.sizes[p] ? u[p].used_bytes
-                                                                            : pl.sizes[p])) >
+        } else if ((double)(pl.sizes[p] -
+                            (u[p].used_bytes < pl.sizes[p] ? u[p].used_bytes : pl.sizes[p])) >
                    max_unused * (double)pl.sizes[p]) {
             if ((rc = idset_add(&repack, pk.id, NULL)))
                 goto out;
@@ -660,8 +662,7 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
             if ((rc = repo_read_blob(r, rc_ctx.types[i], rc_ctx.todo[i], &b)))
                 goto out;
             uint8_t id[32];
-            if ((rc = writer_add_blob(w, rc_ctx.types[i], b.data, b.len, rc_ctx.todo[i], id,
-                                      NULL)))
+            if ((rc = writer_add_blob(w, rc_ctx.types[i], b.data, b.len, rc_ctx.todo[i], id, NULL)))
                 goto out;
             s.blobs_repacked++;
             s.bytes_repacked += b.len;
@@ -705,8 +706,8 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
             alive.self = writer_session(w)->id;
             buf_reset(&b);
             if (!(rc = condemned_encode(&c, &b)) &&
-                !(rc = envelope_seal(writer_session(w), ENV_CONDEMNED, NULL, b.data, b.len,
-                                     true, &sealed)))
+                !(rc = envelope_seal(writer_session(w), ENV_CONDEMNED, NULL, b.data, b.len, true,
+                                     &sealed)))
                 rc = storage_put(st, cname, sealed.data, sealed.len, NULL);
         }
         if (!rc && !(rc = storage_now(st, &alive.now)))
@@ -717,8 +718,8 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
             buf_reset(&b);
             storage_put_opts_t ow = {.overwrite = true, .sync = true};
             if (!(rc = condemned_encode(&c, &b)) &&
-                !(rc = envelope_seal(writer_session(w), ENV_CONDEMNED, NULL, b.data, b.len,
-                                     true, &sealed)))
+                !(rc = envelope_seal(writer_session(w), ENV_CONDEMNED, NULL, b.data, b.len, true,
+                                     &sealed)))
                 rc = storage_put(st, cname, sealed.data, sealed.len, &ow);
             c.sessions = NULL;
             c.n_sessions = 0;

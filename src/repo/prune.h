@@ -21,8 +21,8 @@
 #include <stdint.h>
 
 typedef struct prune_opts {
-    bool dry_run;       /* report what would happen, change nothing */
-    double max_unused;  /* repack a pack when more than this fraction is unused (0.05..1) */
+    bool dry_run;      /* report what would happen, change nothing */
+    double max_unused; /* repack a pack when more than this fraction is unused (0.05..1) */
     volatile sig_atomic_t *stop;
 } prune_opts_t;
 

@@ -122,8 +122,7 @@ static void host_user(char *host, size_t hn, char *user, size_t un)
         snprintf(user, un, "%u", (unsigned)getuid());
 }
 
-static int put_key_slot(repo_t *r, const char *password, const keyslot_kdf_t *kdf,
-                        char out_id[65])
+static int put_key_slot(repo_t *r, const char *password, const keyslot_kdf_t *kdf, char out_id[65])
 {
     keyslot_kdf_t k;
     buf_t slot;
@@ -167,9 +166,8 @@ static int write_config(repo_t *r)
     time_format_rfc3339(time_now_ns(), false, ts, sizeof ts);
     inner = json_pack("{s:{s:i,s:i,s:i},s:i,s:i,s:s}", "chunker", "min",
                       (json_int_t)r->params.chunk_min, "avg", (json_int_t)r->params.chunk_avg,
-                      "max", (json_int_t)r->params.chunk_max, "compression",
-                      r->params.compression, "pack_size", (json_int_t)r->params.pack_size,
-                      "created", ts);
+                      "max", (json_int_t)r->params.chunk_max, "compression", r->params.compression,
+                      "pack_size", (json_int_t)r->params.pack_size, "created", ts);
     itext = inner ? json_dumps(inner, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (!itext) {
         rc = err_set(COFFER_ENOMEM, "out of memory writing config");
@@ -179,8 +177,8 @@ static int write_config(repo_t *r)
         (rc = crypto_b64_encode(sealed.data, sealed.len, &b64)))
         goto out;
     hex_encode(r->id, 32, hex);
-    outer = json_pack("{s:i,s:i,s:s,s:s}", "coffer_repository", 1, "version", FORMAT_VERSION,
-                      "id", hex, "sealed", b64);
+    outer = json_pack("{s:i,s:i,s:s,s:s}", "coffer_repository", 1, "version", FORMAT_VERSION, "id",
+                      hex, "sealed", b64);
     otext = outer ? json_dumps(outer, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     if (!otext) {
         rc = err_set(COFFER_ENOMEM, "out of memory writing config");
@@ -265,8 +263,7 @@ static int read_config_header(repo_t *r, const char *location, json_t **out)
     int rc = storage_get(r->st, "config", 0, 0, &b);
     if (rc == COFFER_ENOENT) {
         buf_release(&b);
-        return err_set(COFFER_ENOREPO, "no repository at %s: run `coffer init` first",
-                       location);
+        return err_set(COFFER_ENOREPO, "no repository at %s: run `coffer init` first", location);
     }
     if (rc) {
         buf_release(&b);
@@ -277,8 +274,8 @@ static int read_config_header(repo_t *r, const char *location, json_t **out)
     buf_release(&b);
     json_t *v = o ? json_object_get(o, "version") : NULL;
     const char *idhex = o ? json_string_value(json_object_get(o, "id")) : NULL;
-    if (!o || !json_is_integer(json_object_get(o, "coffer_repository")) ||
-        !json_is_integer(v) || !idhex || hex_decode(idhex, r->id, 32)) {
+    if (!o || !json_is_integer(json_object_get(o, "coffer_repository")) || !json_is_integer(v) ||
+        !idhex || hex_decode(idhex, r->id, 32)) {
         json_decref(o);
         return err_set(COFFER_ECORRUPT,
                        "the config object at %s is damaged or not a coffer repository", location);
@@ -344,7 +341,8 @@ int repo_open(const char *location, const char *password, repo_t **out)
     int rc;
     if (!r)
         return err_set(COFFER_ENOMEM, "out of memory");
-    if ((rc = storage_open(location, false, &r->st)) || (rc = read_config_header(r, location, &hdr)))
+    if ((rc = storage_open(location, false, &r->st)) ||
+        (rc = read_config_header(r, location, &hdr)))
         goto fail;
     kt = calloc(1, sizeof *kt);
     if (!kt) {
@@ -465,9 +463,9 @@ int repo_get_sealed(repo_t *r, const char *name, uint8_t type, bool check_hash, 
         uint8_t h[32], want[32];
         crypto_sha256(raw.data, raw.len, h);
         if (!slash || hex_decode(slash + 1, want, 32) || memcmp(h, want, 32) != 0) {
-            rc = err_set(COFFER_ECORRUPT,
-                         "%s is damaged: its content does not match its name (hash mismatch)",
-                         name);
+            rc =
+                err_set(COFFER_ECORRUPT,
+                        "%s is damaged: its content does not match its name (hash mismatch)", name);
             goto out;
         }
     }
@@ -504,8 +502,8 @@ static int on_supersedes(void *ud, const uint8_t id[32])
     return 0;
 }
 
-static int on_pack(void *ud, const uint8_t id[32], const uint8_t session[16],
-                   const pack_entry_t *e, size_t n)
+static int on_pack(void *ud, const uint8_t id[32], const uint8_t session[16], const pack_entry_t *e,
+                   size_t n)
 {
     seg_load_t *sl = ud;
     if (!sl->inserting)
@@ -528,8 +526,6 @@ static int on_pack(void *ud, const uint8_t id[32], const uint8_t session[16],
     }
     return rc;
 }
-
-
 
 static int repo_load_condemned(repo_t *r);
 
@@ -594,8 +590,7 @@ int repo_load_index(repo_t *r)
         bool superseded = false;
         for (size_t s = 0; s < sl.n_sup && !superseded; s++)
             superseded = memcmp(sl.sup[s], sid, 32) == 0;
-        if (!superseded &&
-            (rc = idxseg_decode(plains[i].data, plains[i].len, l.names[i], &cb)))
+        if (!superseded && (rc = idxseg_decode(plains[i].data, plains[i].len, l.names[i], &cb)))
             goto out;
         buf_release(&plains[i]);
     }
@@ -827,8 +822,7 @@ int repo_resolve_snapshot(const snapshot_t *snaps, size_t n, const char *spec, s
     size_t len = strlen(spec);
     if (len < 4 || len > 64)
         return err_set(COFFER_EINVAL,
-                       "snapshot \"%s\": give \"latest\" or at least 4 hex digits of an id",
-                       spec);
+                       "snapshot \"%s\": give \"latest\" or at least 4 hex digits of an id", spec);
     size_t found = SIZE_MAX;
     for (size_t i = 0; i < n; i++) {
         char hex[65];
@@ -841,8 +835,8 @@ int repo_resolve_snapshot(const snapshot_t *snaps, size_t n, const char *spec, s
         }
     }
     if (found == SIZE_MAX)
-        return err_set(COFFER_ENOENT,
-                       "no snapshot with id \"%s\": `coffer snapshots` lists them", spec);
+        return err_set(COFFER_ENOENT, "no snapshot with id \"%s\": `coffer snapshots` lists them",
+                       spec);
     *out_i = found;
     return 0;
 }

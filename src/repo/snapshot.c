@@ -151,8 +151,8 @@ int snapshot_encode(const snapshot_t *s, buf_t *out)
     if (s->n_errors) {
         json_t *a = json_array();
         for (size_t i = 0; i < s->n_errors; i++)
-            json_array_append_new(a, json_pack("{s:s,s:s}", "path", s->errors[i].path,
-                                               "message", s->errors[i].message));
+            json_array_append_new(a, json_pack("{s:s,s:s}", "path", s->errors[i].path, "message",
+                                               s->errors[i].message));
         json_object_set_new(o, "errors", a);
     }
     if (s->n_command_argv || s->has_exit_status) {

@@ -409,8 +409,8 @@ int writer_add_blob(writer_t *w, uint8_t type, const void *data, size_t n, const
     size_t sealed_len = plen + BLOB_OVERHEAD;
     pthread_mutex_lock(&w->pack_mu[which]);
     packer_t *pk = &w->packer[which];
-    rc = packer_add_sealed(pk, repo_storage(w->r), &w->session, type, bid, compressed,
-                           (uint32_t)n, payload, plen);
+    rc = packer_add_sealed(pk, repo_storage(w->r), &w->session, type, bid, compressed, (uint32_t)n,
+                           payload, plen);
     if (!rc && (pk->len >= repo_params(w->r)->pack_size || pk->n >= PACK_HEADER_MAX_ENTRIES)) {
         full = *pk;
         packer_init(pk);
@@ -483,8 +483,7 @@ int writer_save_snapshot(writer_t *w, snapshot_t *s)
     char name[96];
     int rc;
     if ((rc = heartbeat_check(w->hb)) || (rc = snapshot_encode(s, &plain)) ||
-        (rc = envelope_seal(&w->session, ENV_SNAPSHOT, NULL, plain.data, plain.len, true,
-                            &sealed)))
+        (rc = envelope_seal(&w->session, ENV_SNAPSHOT, NULL, plain.data, plain.len, true, &sealed)))
         goto out;
     crypto_sha256(sealed.data, sealed.len, s->id);
     repo_obj_name("snapshots", s->id, name, sizeof name);

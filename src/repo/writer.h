@@ -26,7 +26,7 @@ typedef struct writer writer_t;
 
 typedef struct writer_stats {
     _Atomic uint64_t blobs_added;
-    _Atomic uint64_t bytes_added; /* plaintext bytes of new blobs */
+    _Atomic uint64_t bytes_added;  /* plaintext bytes of new blobs */
     _Atomic uint64_t bytes_stored; /* bytes written into packs */
     _Atomic uint64_t packs_written;
     _Atomic uint64_t packs_adopted;

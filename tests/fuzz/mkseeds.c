@@ -85,9 +85,9 @@ int main(int argc, char **argv)
     put(dir, "fuzz_tree", "five", &b);
     tree_release(&t);
 
-    pack_entry_t e[2] = {{.type = BLOB_DATA, .compressed = true, .offset = 0, .stored_len = 100,
-                          .raw_len = 300},
-                         {.type = BLOB_TREE, .offset = 100, .stored_len = 60, .raw_len = 32}};
+    pack_entry_t e[2] = {
+        {.type = BLOB_DATA, .compressed = true, .offset = 0, .stored_len = 100, .raw_len = 300},
+        {.type = BLOB_TREE, .offset = 100, .stored_len = 60, .raw_len = 32}};
     memset(e[0].id, 1, 32);
     memset(e[1].id, 2, 32);
     buf_reset(&b);

@@ -195,8 +195,7 @@ int command_backup(repo_t *r, writer_t *w, const command_opts_t *o, snapshot_t *
     if (got == (ssize_t)sizeof exec_errno) {
         close(pfd[0]);
         waitpid(pid, NULL, 0);
-        return err_set(COFFER_EINVAL, "cannot run \"%s\": %s", o->argv[0],
-                       strerror(exec_errno));
+        return err_set(COFFER_EINVAL, "cannot run \"%s\": %s", o->argv[0], strerror(exec_errno));
     }
     node_t n;
     node_init(&n);

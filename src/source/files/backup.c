@@ -53,7 +53,7 @@ typedef struct file_job {
     int dirfd;             /* borrowed from dir (AT_FDCWD for root entries) */
     const char *open_name; /* name relative to dirfd: the node name, or a root path */
     char *path;            /* owned */
-    bool is_new;  /* no node in the parent snapshot */
+    bool is_new;           /* no node in the parent snapshot */
 } file_job_t;
 
 typedef struct blob_job {
@@ -296,16 +296,16 @@ static int read_file(bctx_t *c, file_job_t *j, node_t *n)
     size_t nreg = 0;
     struct stat st, st2;
     int rc = 0;
-    int fd = openat(j->dirfd, j->open_name,
-                    O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_NOATIME);
+    int fd =
+        openat(j->dirfd, j->open_name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_NOATIME);
     if (fd < 0 && errno == EPERM)
         fd = openat(j->dirfd, j->open_name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
         err_errno("cannot open");
         char msg[512];
-        snprintf(msg, sizeof msg, "%s", e == ENOENT ? "vanished before it could be read"
-                                                    : err_msg());
+        snprintf(msg, sizeof msg, "%s",
+                 e == ENOENT ? "vanished before it could be read" : err_msg());
         set_node_error(n, NODE_F_ERROR, msg);
         n->size = 0;
         record_error(c, j->path, msg);
@@ -345,8 +345,8 @@ static int read_file(bctx_t *c, file_job_t *j, node_t *n)
                 /* small file: one read, one chunk */
                 size_t want = (size_t)regions[i].len, have = 0;
                 while (have < want) {
-                    ssize_t g = pread(fd, fr.buf + have, want - have,
-                                      (off_t)(regions[i].off + have));
+                    ssize_t g =
+                        pread(fd, fr.buf + have, want - have, (off_t)(regions[i].off + have));
                     if (g < 0 && errno == EINTR)
                         continue;
                     if (g < 0) {
@@ -437,9 +437,8 @@ static bool reuse_parent(bctx_t *c, node_t *n, const node_t *pn)
         return false;
     for (size_t i = 0; i < pn->n_extents; i++) {
         blob_loc_t loc;
-        if (!pn->extents[i].hole &&
-            (!index_lookup(repo_index(c->r), pn->extents[i].id, &loc) ||
-             loc.pack == INDEX_PACK_PENDING))
+        if (!pn->extents[i].hole && (!index_lookup(repo_index(c->r), pn->extents[i].id, &loc) ||
+                                     loc.pack == INDEX_PACK_PENDING))
             return false;
     }
     if (pn->n_extents) {
@@ -536,8 +535,7 @@ static int process_nodes(bctx_t *c, dir_job_t *d, const tree_t *ptree, bool root
             sub->path = root ? strdup(c->snap->paths[i]) : join_path(d->path, n->name);
             atomic_init(&sub->pending, 1);
             atomic_fetch_add(&d->pending, 1);
-            sub->fd = openat(dirfd, open_name,
-                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            sub->fd = openat(dirfd, open_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             tree_t psub;
             tree_init(&psub);
             bool have_psub = false;

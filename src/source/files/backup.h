@@ -33,8 +33,8 @@ typedef struct files_backup_opts {
     size_t n_paths;
     char *const *excludes; /* fnmatch patterns: with '/' against the full path, else the name */
     size_t n_excludes;
-    const uint8_t *parent_tree; /* root tree of the parent snapshot, or NULL */
-    int threads;                /* file workers and blob workers each; 0 = CPU count */
+    const uint8_t *parent_tree;  /* root tree of the parent snapshot, or NULL */
+    int threads;                 /* file workers and blob workers each; 0 = CPU count */
     volatile sig_atomic_t *stop; /* set asynchronously to stop early (COFFER_EINTR) */
     files_progress_t *progress;  /* may be NULL */
 } files_backup_opts_t;

@@ -146,10 +146,10 @@ static int xattr_cmp(const void *a, const void *b)
 /* ---- xattr access through one handle ---------------------------------------------------- */
 
 typedef struct xhandle {
-    int fd;        /* f*xattr descriptor when !by_path */
-    bool own_fd;   /* fd was opened here and is closed by xh_close */
-    bool by_path;  /* use the /proc path with the following calls */
-    bool nofollow; /* path names the entry itself: use the l* calls (fast path, no O_PATH fd) */
+    int fd;         /* f*xattr descriptor when !by_path */
+    bool own_fd;    /* fd was opened here and is closed by xh_close */
+    bool by_path;   /* use the /proc path with the following calls */
+    bool nofollow;  /* path names the entry itself: use the l* calls (fast path, no O_PATH fd) */
     char path[320]; /* /proc/self/fd/N of the O_PATH descriptor, or /proc/self/fd/DIR/NAME */
 } xhandle_t;
 

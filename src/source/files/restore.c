@@ -348,8 +348,7 @@ static int restore_file(rctx_t *c, int dirfd, bool fresh, const node_t *n, const
     if (!c->o->verify_only) {
         if (!fresh)
             clear_entry(dirfd, n->name, false);
-        t->fd = openat(dirfd, n->name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                       0600);
+        t->fd = openat(dirfd, n->name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (t->fd < 0) {
             err_errno("cannot create");
             entry_error(c, relpath, err_msg());
@@ -369,8 +368,8 @@ static int restore_file(rctx_t *c, int dirfd, bool fresh, const node_t *n, const
 }
 
 /* Pass 1 over one directory. Returns how many entries were restored in *out_count. */
-static int pass1(rctx_t *c, int dirfd, bool fresh, const uint8_t tree_id[32],
-                 const char *snap_path, const char *relpath, bool matched, uint64_t *out_count)
+static int pass1(rctx_t *c, int dirfd, bool fresh, const uint8_t tree_id[32], const char *snap_path,
+                 const char *relpath, bool matched, uint64_t *out_count)
 {
     tree_t t;
     tree_init(&t);
@@ -481,8 +480,7 @@ static void pass2(rctx_t *c, int dirfd, const uint8_t tree_id[32], const char *s
         if (!sp)
             break;
         int st = matched ? 1 : include_state(c, sp, true);
-        int sub = st ? openat(dirfd, n->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-                     : -1;
+        int sub = st ? openat(dirfd, n->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
         if (sub >= 0) {
             pass2(c, sub, n->subtree, sp, st == 1);
             close(sub);

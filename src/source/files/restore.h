@@ -25,9 +25,9 @@ typedef struct files_restore_opts {
                               an entry is restored when it, an ancestor or a descendant
                               matches; none = everything */
     size_t n_includes;
-    int threads;                 /* 0 = CPU count */
-    bool verify_only;            /* read and verify every blob, write nothing */
-    volatile sig_atomic_t *stop; /* COFFER_EINTR when set */
+    int threads;                  /* 0 = CPU count */
+    bool verify_only;             /* read and verify every blob, write nothing */
+    volatile sig_atomic_t *stop;  /* COFFER_EINTR when set */
     _Atomic uint64_t *bytes_done; /* progress, may be NULL */
 } files_restore_opts_t;
 

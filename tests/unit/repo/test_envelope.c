@@ -210,8 +210,7 @@ static void test_envelope_roundtrip(void **state)
                     size_t n = sizes[i];
                     fill(data, n, pattern, (uint32_t)i);
                     const uint8_t *use_id = with_id ? id : NULL;
-                    assert_int_equal(
-                        envelope_seal(&f->s, ENV_INDEX, use_id, data, n, comp, &b), 0);
+                    assert_int_equal(envelope_seal(&f->s, ENV_INDEX, use_id, data, n, comp, &b), 0);
                     assert_int_equal(b.data[0], FORMAT_VERSION);
                     assert_int_equal(b.data[1], ENV_INDEX);
                     assert_memory_equal(b.data + 2, f->s.id, SESSION_ID_LEN);
@@ -264,8 +263,7 @@ static void test_envelope_binding(void **state)
     uint8_t root2[32] = {9};
     keyring_t *k2;
     assert_int_equal(keyring_new(root2, &k2), 0);
-    assert_int_equal(envelope_open(k2, ENV_CONFIG, id, b.data, b.len, "c", &out),
-                     COFFER_ECORRUPT);
+    assert_int_equal(envelope_open(k2, ENV_CONFIG, id, b.data, b.len, "c", &out), COFFER_ECORRUPT);
     keyring_free(k2);
     keyring_free(NULL);
 
@@ -362,8 +360,7 @@ static void test_blob_binding(void **state)
     /* truncations and a flipped byte in each part (nonce, ciphertext, tag) */
     static const size_t lens[] = {0, 1, BLOB_OVERHEAD - 1, BLOB_OVERHEAD, 100};
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
-        assert_int_equal(blob_open(key, BLOB_DATA, id, sealed, lens[i], &out),
-                         COFFER_ECORRUPT);
+        assert_int_equal(blob_open(key, BLOB_DATA, id, sealed, lens[i], &out), COFFER_ECORRUPT);
     size_t spots[] = {0, 11, 12, n / 2, n - 17, n - 16, n - 1};
     for (size_t i = 0; i < sizeof spots / sizeof spots[0]; i++) {
         b.data[6 + spots[i]] ^= 0x10;

@@ -76,8 +76,8 @@ static int on_sup(void *ud, const uint8_t id[32])
     return 0;
 }
 
-static int on_pack(void *ud, const uint8_t id[32], const uint8_t session[16],
-                   const pack_entry_t *e, size_t n)
+static int on_pack(void *ud, const uint8_t id[32], const uint8_t session[16], const pack_entry_t *e,
+                   size_t n)
 {
     seen_t *s = ud;
     if ((int)s->n_packs == s->fail_at_pack)
@@ -163,8 +163,7 @@ static void test_every_truncation(void **state)
     fixture_release(&f);
 }
 
-static void put_entry(buf_t *b, uint8_t type, uint8_t flags, uint64_t off, uint64_t sl,
-                      uint64_t rl)
+static void put_entry(buf_t *b, uint8_t type, uint8_t flags, uint64_t off, uint64_t sl, uint64_t rl)
 {
     uint8_t id[32] = {9};
     assert_int_equal(buf_put_u8(b, type), 0);

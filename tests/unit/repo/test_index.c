@@ -167,8 +167,12 @@ static void test_info_word(void **state)
     assert_int_equal(index_new(&ix), 0);
     uint32_t p = add_pack(ix, 1, 0);
     uint8_t id[32] = {1, 2, 3};
-    blob_loc_t l = {.type = BLOB_TREE, .compressed = true, .pack = p, .offset = UINT32_MAX,
-                    .stored_len = UINT32_MAX, .raw_len = INDEX_RAW_MAX};
+    blob_loc_t l = {.type = BLOB_TREE,
+                    .compressed = true,
+                    .pack = p,
+                    .offset = UINT32_MAX,
+                    .stored_len = UINT32_MAX,
+                    .raw_len = INDEX_RAW_MAX};
     assert_int_equal(index_insert(ix, id, &l), 0);
     blob_loc_t got;
     assert_true(index_lookup(ix, id, &got));

@@ -77,8 +77,11 @@ static void test_header_roundtrip(void **state)
     free(d);
 
     /* the largest values the decoder allows */
-    pack_entry_t big = {.type = BLOB_DATA, .compressed = true, .offset = PACK_MAX_BYTES - 28,
-                        .stored_len = 28, .raw_len = 64u << 20};
+    pack_entry_t big = {.type = BLOB_DATA,
+                        .compressed = true,
+                        .offset = PACK_MAX_BYTES - 28,
+                        .stored_len = 28,
+                        .raw_len = 64u << 20};
     buf_reset(&b);
     assert_int_equal(pack_header_encode(&big, 1, &b), 0);
     assert_int_equal(pack_header_decode(b.data, b.len, "big", &d, &n), 0);
@@ -271,9 +274,8 @@ static void test_packer_whole_pack(void **state)
         for (size_t j = 0; j < n; j++)
             data[j] = (uint8_t)(i + j * 3);
         memset(ids[i], (int)i, 32);
-        assert_int_equal(packer_add_sealed(&p, st, &s, BLOB_DATA, ids[i], i % 2, (uint32_t)n,
-                                           data, n),
-                         0);
+        assert_int_equal(
+            packer_add_sealed(&p, st, &s, BLOB_DATA, ids[i], i % 2, (uint32_t)n, data, n), 0);
         data_len += n + BLOB_OVERHEAD;
         assert_true(p.len == data_len);
     }
@@ -296,15 +298,14 @@ static void test_packer_whole_pack(void **state)
     /* locate the header from the last 4 bytes */
     uint64_t off;
     uint32_t len;
-    assert_int_equal(pack_header_locate(obj.data + obj.len - 4, obj.len, "pack", &off, &len),
-                     0);
+    assert_int_equal(pack_header_locate(obj.data + obj.len - 4, obj.len, "pack", &off, &len), 0);
     assert_true(off == data_len);
     assert_int_equal(off + len + 4, obj.len);
     assert_int_equal(obj.data[off], FORMAT_VERSION);
     assert_int_equal(obj.data[off + 1], ENV_PACK_HEADER);
     assert_memory_equal(obj.data + off + 2, s.id, SESSION_ID_LEN);
-    assert_int_equal(
-        envelope_open(k, ENV_PACK_HEADER, NULL, obj.data + off, len, "pack", &plain), 0);
+    assert_int_equal(envelope_open(k, ENV_PACK_HEADER, NULL, obj.data + off, len, "pack", &plain),
+                     0);
     pack_entry_t *e;
     size_t n;
     assert_int_equal(pack_header_decode(plain.data, plain.len, "pack", &e, &n), 0);
@@ -317,8 +318,7 @@ static void test_packer_whole_pack(void **state)
         assert_true(e[i].offset == expect_off);
         expect_off += e[i].stored_len;
         assert_int_equal(
-            blob_open(key, BLOB_DATA, e[i].id, obj.data + e[i].offset, e[i].stored_len, &plain),
-            0);
+            blob_open(key, BLOB_DATA, e[i].id, obj.data + e[i].offset, e[i].stored_len, &plain), 0);
         assert_int_equal(plain.len, e[i].raw_len);
         for (size_t j = 0; j < plain.len; j++)
             assert_int_equal(plain.data[j], (uint8_t)(i + j * 3));
@@ -380,12 +380,9 @@ static void test_packer_entry_cap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_roundtrip),
-        cmocka_unit_test(test_header_every_truncation),
-        cmocka_unit_test(test_header_rejects),
-        cmocka_unit_test(test_locate_bounds),
-        cmocka_unit_test(test_packer_whole_pack),
-        cmocka_unit_test(test_packer_entry_cap),
+        cmocka_unit_test(test_header_roundtrip),  cmocka_unit_test(test_header_every_truncation),
+        cmocka_unit_test(test_header_rejects),    cmocka_unit_test(test_locate_bounds),
+        cmocka_unit_test(test_packer_whole_pack), cmocka_unit_test(test_packer_entry_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

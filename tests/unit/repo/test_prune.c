@@ -35,7 +35,6 @@
 #define PASSWORD "pw"
 #define BLOB_LEN 8000
 
-
 /* ---- fixture ---- */
 
 typedef struct fx {

@@ -29,7 +29,6 @@
 
 #define PASSWORD "correct horse"
 
-
 /* ---- fixture: a fresh repository per test ---- */
 
 typedef struct fx {
@@ -168,8 +167,8 @@ static void *add_thread(void *arg)
 {
     th_ctx_t *c = arg;
     pthread_barrier_wait(c->bar);
-    c->rc |= writer_add_blob(c->w, BLOB_DATA, c->same, c->same_len, NULL, c->same_id,
-                             &c->same_added);
+    c->rc |=
+        writer_add_blob(c->w, BLOB_DATA, c->same, c->same_len, NULL, c->same_id, &c->same_added);
     uint8_t *buf = malloc(30000);
     if (!buf) {
         c->rc = -1;
@@ -183,14 +182,14 @@ static void *add_thread(void *arg)
             int s = (i / 2 + c->t * 3) % SHARED;
             uint32_t k = 1000 + (uint32_t)s;
             gen(buf, len_of(k), k);
-            c->rc |= writer_add_blob(c->w, BLOB_DATA, buf, len_of(k), NULL, c->shared_ids[s],
-                                     &added);
+            c->rc |=
+                writer_add_blob(c->w, BLOB_DATA, buf, len_of(k), NULL, c->shared_ids[s], &added);
             c->shared_added += added;
         } else {
             uint32_t k = 2000 + (uint32_t)(c->t * PRIVATE + p);
             gen(buf, len_of(k), k);
-            c->rc |= writer_add_blob(c->w, BLOB_DATA, buf, len_of(k), NULL, c->private_ids[p],
-                                     &added);
+            c->rc |=
+                writer_add_blob(c->w, BLOB_DATA, buf, len_of(k), NULL, c->private_ids[p], &added);
             c->rc |= !added;
             p++;
         }
@@ -201,8 +200,7 @@ static void *add_thread(void *arg)
 }
 
 /* Build a tree with one file per blob (name "k<k>") and return its id. */
-static void add_tree(writer_t *w, const uint32_t *ks, uint8_t (*ids)[32], size_t n,
-                     uint8_t out[32])
+static void add_tree(writer_t *w, const uint32_t *ks, uint8_t (*ids)[32], size_t n, uint8_t out[32])
 {
     tree_t t;
     tree_init(&t);
@@ -380,8 +378,7 @@ static void test_crash_then_adopt(void **state)
         uint8_t buf[10000];
         gen(buf, sizeof buf, 2 * i);
         bool added;
-        assert_int_equal(writer_add_blob(w, BLOB_DATA, buf, sizeof buf, NULL, ids[i], &added),
-                         0);
+        assert_int_equal(writer_add_blob(w, BLOB_DATA, buf, sizeof buf, NULL, ids[i], &added), 0);
         assert_true(added);
     }
     uint64_t uploaded = atomic_load(&writer_stats(w)->packs_written);
@@ -533,8 +530,7 @@ static void test_many_tiny_blobs(void **state)
             char msg[512];
             snprintf(msg, sizeof msg, "%s", err_msg());
             writer_free(w);
-            fail_msg("blob #%u failed: %s (%s)", i, err_name(rc),
-                     msg);
+            fail_msg("blob #%u failed: %s (%s)", i, err_name(rc), msg);
         }
     }
     assert_int_equal(writer_flush(w), 0);
@@ -549,8 +545,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_crash_then_adopt, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_survives_crash, setup_small, teardown),
-        cmocka_unit_test_setup_teardown(test_same_bytes_data_and_tree, setup_small,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_same_bytes_data_and_tree, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_many_tiny_blobs, setup_default, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
