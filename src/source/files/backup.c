@@ -330,8 +330,18 @@ static int read_file(bctx_t *c, file_job_t *j, node_t *n)
         rc = err_set(COFFER_ENOMEM, "out of memory reading %s", j->path);
         goto out;
     }
-    if ((rc = fsmeta_data_regions(fd, n->size, &regions, &nreg)))
+    if ((uint64_t)st.st_blocks * 512 >= n->size) {
+        /* every byte has a block: no holes, no need to ask SEEK_DATA/SEEK_HOLE */
+        regions = malloc(sizeof *regions);
+        if (!regions) {
+            rc = err_set(COFFER_ENOMEM, "out of memory reading %s", j->path);
+            goto out;
+        }
+        regions[0] = (fsmeta_region_t){0, n->size};
+        nreg = n->size ? 1 : 0;
+    } else if ((rc = fsmeta_data_regions(fd, n->size, &regions, &nreg))) {
         goto out;
+    }
     uint64_t at = 0;
     for (size_t i = 0; i < nreg && !rc; i++) {
         if (regions[i].off > at)
