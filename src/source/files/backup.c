@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define READ_BUF (4608u * 1024) /* a max-size chunk (4 MiB) plus room to read ahead */
+#define READ_AHEAD (512u * 1024) /* read size beyond a max-size chunk */
 #define BLOB_QUEUE 2
 #define FILE_QUEUE 64
 
@@ -196,7 +196,8 @@ typedef struct file_reader {
     node_t *n;
     bool inline_blobs;
     chunker_t ch;
-    uint8_t *buf;
+    uint8_t *buf; /* per-thread, buf_len bytes (read_buffer) */
+    size_t buf_len;
 } file_reader_t;
 
 static int emit_chunk(file_reader_t *fr, const uint8_t *p, size_t len)
@@ -237,7 +238,7 @@ static int read_region(file_reader_t *fr, int fd, uint64_t off, uint64_t len, co
     while (pos < end) {
         if (stopped(fr->c))
             return COFFER_EINTR;
-        size_t want = READ_BUF - have;
+        size_t want = fr->buf_len - have;
         if (want > end - pos)
             want = (size_t)(end - pos);
         ssize_t got = pread(fd, fr->buf + have, want, (off_t)pos);
@@ -272,6 +273,38 @@ static int read_region(file_reader_t *fr, int fd, uint64_t off, uint64_t len, co
     if (have)
         return emit_chunk(fr, fr->buf, have);
     return 0;
+}
+
+/* Each file worker keeps one read buffer for its whole life: allocating it per file would
+ * make glibc raise its mmap threshold and keep freed buffers in the heap (peak RSS). */
+static pthread_key_t rbuf_key;
+static pthread_once_t rbuf_once = PTHREAD_ONCE_INIT;
+
+static void rbuf_key_init(void)
+{
+    pthread_key_create(&rbuf_key, free);
+}
+
+typedef struct rbuf {
+    size_t cap;
+    uint8_t data[];
+} rbuf_t;
+
+/* A buffer of at least `need` bytes, kept per thread. */
+static uint8_t *read_buffer(size_t need)
+{
+    pthread_once(&rbuf_once, rbuf_key_init);
+    rbuf_t *b = pthread_getspecific(rbuf_key);
+    if (b && b->cap >= need)
+        return b->data;
+    rbuf_t *nb = malloc(sizeof *nb + need);
+    if (!nb || pthread_setspecific(rbuf_key, nb) != 0) {
+        free(nb);
+        return NULL;
+    }
+    free(b);
+    nb->cap = need;
+    return nb->data;
 }
 
 static bool same_stat(const node_t *n, const struct stat *st)
@@ -325,7 +358,9 @@ static int read_file(bctx_t *c, file_job_t *j, node_t *n)
         n->inode = st.st_ino;
     }
     fr.inline_blobs = n->size <= repo_params(c->r)->chunk_min;
-    fr.buf = malloc(fr.inline_blobs ? (size_t)n->size + 1 : READ_BUF);
+    /* one buffer holds a max-size chunk plus read-ahead; inline files (<= chunk_min) fit */
+    fr.buf_len = (size_t)repo_params(c->r)->chunk_max + READ_AHEAD;
+    fr.buf = read_buffer(fr.buf_len);
     if (!fr.buf) {
         rc = err_set(COFFER_ENOMEM, "out of memory reading %s", j->path);
         goto out;
@@ -411,7 +446,6 @@ static int read_file(bctx_t *c, file_job_t *j, node_t *n)
     n->size = sum;
 out:
     free(regions);
-    free(fr.buf);
     close(fd);
     return rc;
 }
