@@ -270,7 +270,7 @@ struct cli_progress {
     bool stop;
     const char *verb;
     _Atomic uint64_t *bytes, *items;
-    uint64_t total;
+    _Atomic uint64_t total; /* 0 = unknown (no percentage, no ETA) */
     int64_t start;
 };
 
@@ -282,13 +282,15 @@ static void draw(cli_progress_t *p, bool final)
     char bs[32], rate[32], eta[32] = "";
     cli_fmt_bytes(b, bs, sizeof bs);
     cli_fmt_bytes(el > 0 ? (uint64_t)((double)b / el) : 0, rate, sizeof rate);
-    if (p->total && b && b < p->total && el > 0.5) {
-        double left = (double)(p->total - b) / ((double)b / el);
+    uint64_t total = atomic_load(&p->total);
+    if (total && b && b < total && el > 0.5) {
+        double left = (double)(total - b) / ((double)b / el);
         snprintf(eta, sizeof eta, " ETA %d:%02d", (int)left / 60, (int)left % 60);
     }
     char pct[16] = "";
-    if (p->total)
-        snprintf(pct, sizeof pct, " %3.0f%%", 100.0 * (double)b / (double)p->total);
+    if (total)
+        snprintf(pct, sizeof pct, " %3.0f%%",
+                 100.0 * (double)(b < total ? b : total) / (double)total);
     fprintf(stderr, "\r\033[K[%d:%02d]%s %s %llu items, %s, %s/s%s", (int)el / 60, (int)el % 60,
             pct, p->verb, (unsigned long long)it, bs, rate, eta);
     if (final)
@@ -327,7 +329,7 @@ cli_progress_t *cli_progress_start(cli_t *cli, const char *verb, _Atomic uint64_
     p->verb = verb;
     p->bytes = bytes;
     p->items = items;
-    p->total = total_bytes;
+    atomic_init(&p->total, total_bytes);
     p->start = time_monotonic_ns();
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
@@ -336,6 +338,12 @@ cli_progress_t *cli_progress_start(cli_t *cli, const char *verb, _Atomic uint64_
         return NULL;
     }
     return p;
+}
+
+void cli_progress_set_total(cli_progress_t *p, uint64_t total)
+{
+    if (p)
+        atomic_store(&p->total, total);
 }
 
 void cli_progress_stop(cli_progress_t *p)

@@ -71,6 +71,8 @@ void cli_fmt_bytes(uint64_t n, char *out, size_t len);
 typedef struct cli_progress cli_progress_t;
 cli_progress_t *cli_progress_start(cli_t *cli, const char *verb, _Atomic uint64_t *bytes,
                                    _Atomic uint64_t *items, uint64_t total_bytes);
+/* The total, once known (a scan running beside the work); accepts NULL. */
+void cli_progress_set_total(cli_progress_t *p, uint64_t total);
 void cli_progress_stop(cli_progress_t *p);
 
 /* Resolve a snapshot spec ("latest" or id prefix) with optional host/tag/path filters; *out

@@ -13,8 +13,10 @@
 #include "repo/writer.h"
 #include "source/command/command.h"
 #include "source/files/backup.h"
+#include "source/files/scan.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,26 @@
 #include <unistd.h>
 
 #define MAX_LIST 1024
+
+/* The size scan that gives the progress line its total (and so an ETA). */
+typedef struct scan_job {
+    char *const *paths;
+    size_t n;
+    char *const *excludes;
+    size_t n_excludes;
+    volatile sig_atomic_t stop;
+    _Atomic uint64_t total;
+    cli_progress_t *prog;
+} scan_job_t;
+
+static void *scan_thread(void *arg)
+{
+    scan_job_t *s = arg;
+    files_scan_size(s->paths, s->n, s->excludes, s->n_excludes, &s->stop, &s->total);
+    if (!s->stop)
+        cli_progress_set_total(s->prog, atomic_load(&s->total));
+    return NULL;
+}
 
 static void help(void)
 {
@@ -304,7 +326,15 @@ int cmd_backup(cli_t *cli, int argc, char **argv)
             memcpy(snap.parent, parent.id, 32);
         }
         prog = cli_progress_start(cli, "backup", &fprog.bytes_done, &fprog.files_done, 0);
+        scan_job_t scan = {
+            .paths = paths, .n = n_paths, .excludes = excludes, .n_excludes = n_excl, .prog = prog};
+        pthread_t scan_tid;
+        bool scanning = prog && pthread_create(&scan_tid, NULL, scan_thread, &scan) == 0;
         rc = files_backup(r, w, &fo, &snap);
+        if (scanning) {
+            scan.stop = 1;
+            pthread_join(scan_tid, NULL);
+        }
     }
     cli_progress_stop(prog);
     prog = NULL;

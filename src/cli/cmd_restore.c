@@ -95,7 +95,8 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
                                .threads = threads,
                                .verify_only = verify,
                                .stop = &cli_stop,
-                               .bytes_done = &bytes};
+                               .bytes_done = &bytes,
+                               .files_done = &items};
     uint64_t total = s.summary.bytes_read; /* an estimate for the progress line */
     prog =
         cli_progress_start(cli, verify ? "verify" : "restore", &bytes, &items, n_inc ? 0 : total);

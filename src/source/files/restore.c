@@ -214,6 +214,8 @@ static void file_done(rctx_t *c, file_task_t *t)
     } else if (!rc) {
         atomic_fetch_add(&c->files, 1);
     }
+    if (!rc && c->o->files_done)
+        atomic_fetch_add(c->o->files_done, 1);
     file_task_free(t);
 }
 

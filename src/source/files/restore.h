@@ -29,6 +29,7 @@ typedef struct files_restore_opts {
     bool verify_only;             /* read and verify every blob, write nothing */
     volatile sig_atomic_t *stop;  /* COFFER_EINTR when set */
     _Atomic uint64_t *bytes_done; /* progress, may be NULL */
+    _Atomic uint64_t *files_done; /* progress, may be NULL */
 } files_restore_opts_t;
 
 typedef struct files_restore_stats {
