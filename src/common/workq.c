@@ -98,6 +98,20 @@ int workq_submit(workq_t *q, workq_fn fn, void *arg)
     return 0;
 }
 
+int workq_try_submit(workq_t *q, workq_fn fn, void *arg)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->count == q->cap) {
+        pthread_mutex_unlock(&q->mu);
+        return 1;
+    }
+    q->ring[(q->head + q->count) % q->cap] = (task_t){fn, arg};
+    q->count++;
+    pthread_cond_signal(&q->has_work);
+    pthread_mutex_unlock(&q->mu);
+    return 0;
+}
+
 void workq_wait(workq_t *q)
 {
     pthread_mutex_lock(&q->mu);

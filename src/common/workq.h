@@ -17,6 +17,8 @@ typedef void (*workq_fn)(void *arg);
 /* threads >= 1, capacity >= 1 queued tasks. */
 int workq_new(int threads, size_t capacity, workq_t **out);
 int workq_submit(workq_t *q, workq_fn fn, void *arg);
+/* Like workq_submit, but returns 1 at once instead of waiting when the queue is full. */
+int workq_try_submit(workq_t *q, workq_fn fn, void *arg);
 void workq_wait(workq_t *q);
 void workq_free(workq_t *q); /* waits, then joins; accepts NULL */
 

@@ -34,6 +34,7 @@
 #define READ_AHEAD (512u * 1024) /* read size beyond a max-size chunk */
 #define BLOB_QUEUE 2
 #define FILE_QUEUE 64
+#define WALK_QUEUE 32 /* directories queued for the walk pool (each holds an open fd) */
 
 typedef struct bctx bctx_t;
 
@@ -67,7 +68,7 @@ struct bctx {
     repo_t *r;
     writer_t *w;
     const files_backup_opts_t *o;
-    workq_t *fq, *bq;
+    workq_t *wq, *fq, *bq; /* walk, file and blob pools */
     snapshot_t *snap;
     pthread_mutex_t mu; /* snap errors, fatal error text */
     atomic_int failed;
@@ -521,6 +522,35 @@ static int stat_entry(bctx_t *c, int dirfd, const char *name, const char *path, 
 
 static int walk_dir(bctx_t *c, dir_job_t *d, const tree_t *ptree);
 
+/* A subdirectory to walk (on the walk pool, or inline). */
+typedef struct walk_task {
+    dir_job_t *d;
+    bool has_parent;
+    uint8_t parent_tree[32]; /* the directory's tree in the parent snapshot */
+} walk_task_t;
+
+static void walk_task(void *arg)
+{
+    walk_task_t *wt = arg;
+    bctx_t *c = wt->d->c;
+    tree_t ptree;
+    tree_init(&ptree);
+    bool have = false;
+    if (wt->has_parent) {
+        if (repo_load_tree(c->r, wt->parent_tree, &ptree) == 0) {
+            have = true;
+        } else {
+            log_debug("parent tree for %s unreadable: %s", wt->d->path, err_msg());
+            err_clear();
+        }
+    }
+    int rc = walk_dir(c, wt->d, have ? &ptree : NULL);
+    if (rc && rc != COFFER_EINTR)
+        fail(c, rc);
+    tree_release(&ptree);
+    free(wt);
+}
+
 /* Process the sorted nodes of d: submit files, recurse into dirs. ptree: parent snapshot's
  * version of this directory (may be NULL). Ends by releasing the walker's hold on d. */
 static int process_nodes(bctx_t *c, dir_job_t *d, const tree_t *ptree, bool root)
@@ -580,9 +610,6 @@ static int process_nodes(bctx_t *c, dir_job_t *d, const tree_t *ptree, bool root
             atomic_init(&sub->pending, 1);
             atomic_fetch_add(&d->pending, 1);
             sub->fd = openat(dirfd, open_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            tree_t psub;
-            tree_init(&psub);
-            bool have_psub = false;
             if (sub->fd < 0) {
                 err_errno("cannot open directory");
                 record_error(c, sub->path ? sub->path : n->name, err_msg());
@@ -590,17 +617,21 @@ static int process_nodes(bctx_t *c, dir_job_t *d, const tree_t *ptree, bool root
                 dir_release(sub);
                 continue;
             }
-            if (pn && pn->type == NODE_DIR) {
-                int lrc = repo_load_tree(c->r, pn->subtree, &psub);
-                if (lrc == 0)
-                    have_psub = true;
-                else {
-                    log_debug("parent tree for %s unreadable: %s", sub->path, err_msg());
-                    err_clear();
-                }
+            walk_task_t *wt = calloc(1, sizeof *wt);
+            if (!wt) {
+                dir_release(sub);
+                rc = err_set(COFFER_ENOMEM, "out of memory");
+                break;
             }
-            rc = walk_dir(c, sub, have_psub ? &psub : NULL);
-            tree_release(&psub);
+            wt->d = sub;
+            if (pn && pn->type == NODE_DIR) {
+                memcpy(wt->parent_tree, pn->subtree, 32);
+                wt->has_parent = true;
+            }
+            /* walk the subdirectory on the walk pool; when its queue is full, right here
+             * (a walk task never blocks on its own pool) */
+            if (workq_try_submit(c->wq, walk_task, wt) != 0)
+                walk_task(wt);
         } else {
             atomic_fetch_add(&c->others, 1);
         }
@@ -734,7 +765,8 @@ int files_backup(repo_t *r, writer_t *w, const files_backup_opts_t *o, snapshot_
     pthread_mutex_init(&c->done_mu, NULL);
     pthread_cond_init(&c->done_cv, NULL);
     int threads = o->threads > 0 ? o->threads : workq_cpus();
-    if ((rc = workq_new(threads, FILE_QUEUE, &c->fq)) ||
+    if ((rc = workq_new(threads, WALK_QUEUE, &c->wq)) ||
+        (rc = workq_new(threads, FILE_QUEUE, &c->fq)) ||
         (rc = workq_new(threads, BLOB_QUEUE, &c->bq)))
         goto out;
     if (o->parent_tree && repo_load_tree(r, o->parent_tree, &ptree)) {
@@ -789,6 +821,8 @@ int files_backup(repo_t *r, writer_t *w, const files_backup_opts_t *o, snapshot_
         root = NULL; /* owned by the completion chain from here on */
         rc = process_nodes(c, rj, ptree.n ? &ptree : NULL, true);
     }
+    /* walk tasks feed file tasks, which feed blob tasks: drain in that order */
+    workq_wait(c->wq);
     workq_wait(c->fq);
     workq_wait(c->bq);
     pthread_mutex_lock(&c->done_mu);
@@ -816,6 +850,7 @@ out:
         free(root->path);
         free(root);
     }
+    workq_free(c->wq);
     workq_free(c->fq);
     workq_free(c->bq);
     tree_release(&ptree);

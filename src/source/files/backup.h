@@ -2,9 +2,9 @@
  * backup.h -- the files source: walk paths, read changed files in parallel, and store them
  * as trees and data blobs through a writer.
  *
- * Layer: source/files (uses repo, common). The walk runs in the calling thread (openat /
- * fstatat relative to directory fds); file contents are read, chunked and hashed by a pool of
- * file workers; blobs of multi-chunk files are compressed, encrypted and packed by a second
+ * Layer: source/files (uses repo, common). Directories are walked by a pool of walk workers
+ * (openat / fstatat relative to directory fds); file contents are read, chunked and hashed by
+ * a pool of file workers; blobs of multi-chunk files are compressed, encrypted and packed by a second
  * pool, so one large file still uses every core. Queues are bounded, so memory stays bounded
  * whatever the input.
  *
