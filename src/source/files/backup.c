@@ -2,16 +2,18 @@
  * backup.c -- the files source's backup pipeline (see backup.h).
  *
  * Layer: source/files. Structure:
- *  - walk_dir (calling thread) lists a directory, stats every entry, builds its nodes sorted by
- *    name, then submits changed files to the file pool and recurses into subdirectories;
+ *  - walk_dir (a walk-pool worker, or the caller for the root) lists a directory, stats every
+ *    entry, builds its nodes sorted by name, then submits changed files to the file pool and
+ *    each subdirectory to the walk pool (walking it inline when that queue is full);
  *  - a dir_job counts what is still outstanding in it (one hold for the walker, one per file in
  *    flight, one per unfinished subdirectory); whoever drops the count to zero encodes and
  *    stores the tree and releases the parent's count, so trees complete bottom-up without the
  *    walker waiting;
  *  - file_task reads a file's data regions (holes skipped), cuts chunks, hashes them and either
  *    stores them inline (single-chunk files) or hands them to the blob pool.
- * Node slots never move once a directory's nodes are sorted, so workers write extents into
- * them without locks (each slot has exactly one writer).
+ * Node slots never move once a directory's nodes are sorted, so workers write extents and
+ * subtree ids into them without locks (each slot has exactly one writer). Drain order at the
+ * end: walk pool, file pool, blob pool (each only feeds the next).
  */
 #include "source/files/backup.h"
 #include "chunk/chunker.h"
