@@ -116,7 +116,7 @@ done
 # ---- fuzz corpus replay --------------------------------------------------------------------
 
 if [ -d "$build/tests/fuzz" ]; then
-    for bin in "$build"/tests/fuzz/*; do
+    for bin in "$build"/tests/fuzz/fuzz_*; do
         [ -f "$bin" ] && [ -x "$bin" ] || continue
         target=$(basename "$bin")
         name="fuzz/$target"

@@ -1,7 +1,8 @@
 /*
  * mkseeds.c -- writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/)
- * from the real encoders, so seeds follow the format. Run by hand after a format change:
- *   cc ... (see tests/fuzz/README.md) && ./mkseeds tests/fuzz/corpus
+ * from the real encoders, so seeds follow the format. Built with the fuzz targets
+ * (-Dfuzz=true, e.g. by `make test`); run by hand after a format change:
+ *   build-asan/tests/fuzz/mkseeds tests/fuzz/corpus
  */
 #include "repo/condemned.h"
 #include "repo/envelope.h"
