@@ -68,6 +68,31 @@ int prune_collect_refs(repo_t *r, const snapshot_t *snaps, size_t n, idset_t *tr
     return 0;
 }
 
+/* Everything the snapshots reference into blobs (tree ids included; trees also into trees).
+ * Lists the snapshots first, then (reload_index) re-reads the index, so a snapshot saved after
+ * an earlier index load has its blobs in segments seen here. Any unreadable snapshot or tree
+ * fails: nothing may be deleted on a partial view. */
+static int referenced(repo_t *r, bool reload_index, snapshot_t **snaps, size_t *ns, idset_t *trees,
+                      idset_t *blobs)
+{
+    size_t bad = 0;
+    int rc = repo_list_snapshots(r, snaps, ns, &bad);
+    if (rc)
+        return rc;
+    if (bad)
+        return err_set(COFFER_ECORRUPT,
+                       "%zu snapshot(s) cannot be read, so nothing is deleted "
+                       "(run `coffer check`)",
+                       bad);
+    if ((reload_index && (rc = repo_load_index(r))) ||
+        (rc = prune_collect_refs(r, *snaps, *ns, trees, blobs)))
+        return rc;
+    for (size_t i = 0; i < trees->cap; i++)
+        if (trees->used[i] && (rc = idset_add(blobs, trees->slots[i], NULL)))
+            return rc;
+    return 0;
+}
+
 /* ---- sessions and lease ---- */
 
 typedef struct sess_list {
@@ -309,7 +334,7 @@ static int sweep(repo_t *r, writer_t *w, condemned_t *const *lists, size_t nl,
                  const prune_opts_t *o, prune_stats_t *s)
 {
     snapshot_t *snaps = NULL;
-    size_t ns = 0, bad = 0;
+    size_t ns = 0;
     idset_t trees, blobs, needed, drop;
     idset_init(&trees);
     idset_init(&blobs);
@@ -318,23 +343,8 @@ static int sweep(repo_t *r, writer_t *w, condemned_t *const *lists, size_t nl,
     storage_t *st = repo_storage(r);
     uint64_t replaced = 0;
     int rc;
-    /* fresh view of everything: snapshots first, then the index (a snapshot saved after our
-     * index load has its blobs in segments we then see) */
-    if ((rc = repo_list_snapshots(r, &snaps, &ns, &bad)))
+    if ((rc = referenced(r, true, &snaps, &ns, &trees, &blobs)))
         goto out;
-    if (bad) {
-        rc = err_set(COFFER_ECORRUPT,
-                     "%zu snapshot(s) cannot be read, so nothing is deleted "
-                     "(run `coffer check`)",
-                     bad);
-        goto out;
-    }
-    if ((rc = repo_load_index(r)) || (rc = prune_collect_refs(r, snaps, ns, &trees, &blobs)))
-        goto out;
-    /* tree blobs are referenced too */
-    for (size_t i = 0; i < trees.cap; i++)
-        if (trees.used[i] && (rc = idset_add(&blobs, trees.slots[i], NULL)))
-            goto out;
     need_ctx_t nc = {.ix = repo_index(r), .blobs = &blobs, .needed = &needed};
     if ((rc = index_foreach(repo_index(r), mark_needed, &nc)))
         goto out;
@@ -549,7 +559,7 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
     writer_t *w = NULL;
     heartbeat_t *lease = NULL;
     snapshot_t *snaps = NULL;
-    size_t ns = 0, bad = 0;
+    size_t ns = 0;
     idset_t trees, blobs, condemn, repack;
     idset_init(&trees);
     idset_init(&blobs);
@@ -588,21 +598,9 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
         goto out;
 
     /* phase 1: what do the snapshots need? */
-    if ((rc = repo_list_snapshots(r, &snaps, &ns, &bad)))
+    if ((rc = referenced(r, false, &snaps, &ns, &trees, &blobs)))
         goto out;
-    if (bad) {
-        rc = err_set(COFFER_ECORRUPT,
-                     "%zu snapshot(s) cannot be read, so nothing is deleted "
-                     "(run `coffer check`)",
-                     bad);
-        goto out;
-    }
     s.snapshots = ns;
-    if ((rc = prune_collect_refs(r, snaps, ns, &trees, &blobs)))
-        goto out;
-    for (size_t i = 0; i < trees.cap; i++)
-        if (trees.used[i] && (rc = idset_add(&blobs, trees.slots[i], NULL)))
-            goto out;
     s.referenced_blobs = blobs.n;
     index_t *ix = repo_index(r);
     size_t np = index_pack_count(ix);

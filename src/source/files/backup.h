@@ -4,8 +4,8 @@
  *
  * Layer: source/files (uses repo, common). Directories are walked by a pool of walk workers
  * (openat / fstatat relative to directory fds); file contents are read, chunked and hashed by
- * a pool of file workers; blobs of multi-chunk files are compressed, encrypted and packed by a second
- * pool, so one large file still uses every core. Queues are bounded, so memory stays bounded
+ * a pool of file workers; blobs of multi-chunk files are compressed, encrypted and packed by a
+ * second pool, so one large file still uses every core. Queues are bounded, so memory stays bounded
  * whatever the input.
  *
  * A file whose size, mtime, ctime and inode match its node in the parent snapshot is not read
