@@ -64,8 +64,8 @@ size_t index_pack_count(index_t *ix);
 bool index_find_pack(index_t *ix, const uint8_t id[32], uint32_t *out_no);
 void index_set_pack_flags(index_t *ix, uint32_t no, uint32_t flags);
 
-/* Insert a located blob. An existing entry is replaced only when its pack is condemned or
- * pending and the new one is neither. */
+/* Insert a located blob. An existing pending entry (a reservation) takes the new location; an
+ * existing located entry is replaced only when its pack is condemned and the new one is not. */
 int index_insert(index_t *ix, const uint8_t id[32], const blob_loc_t *loc);
 
 /* Look up a blob. Returns true and fills *out (may be NULL) when present. */
