@@ -46,7 +46,7 @@ struct writer {
     size_t n_done, cap_done;
     uint64_t done_bytes;
     int64_t last_checkpoint;
-    int failed; /* sticky error code */
+    atomic_int failed; /* sticky error code, read without the lock */
 };
 
 /* ---- per-thread scratch ---- */
@@ -280,10 +280,8 @@ const writer_stats_t *writer_stats(writer_t *w)
 
 static int set_failed(writer_t *w, int rc)
 {
-    pthread_mutex_lock(&w->mu);
-    if (!w->failed)
-        w->failed = rc;
-    pthread_mutex_unlock(&w->mu);
+    int none = 0;
+    atomic_compare_exchange_strong(&w->failed, &none, rc); /* the first error sticks */
     return rc;
 }
 
@@ -372,8 +370,9 @@ int writer_add_blob(writer_t *w, uint8_t type, const void *data, size_t n, const
     bool reserved = false;
     scratch_t *sc = NULL;
     int rc;
-    if (w->failed)
-        return err_set(w->failed, "an earlier write of this session failed");
+    int failed = atomic_load(&w->failed);
+    if (failed)
+        return err_set(failed, "an earlier write of this session failed");
     if (n > INDEX_RAW_MAX)
         return err_set(COFFER_ELIMIT, "blob of %zu bytes is too large", n);
     if (id)
@@ -439,8 +438,9 @@ fail:
 
 int writer_flush(writer_t *w)
 {
-    if (w->failed)
-        return err_set(w->failed, "an earlier write of this session failed");
+    int failed = atomic_load(&w->failed);
+    if (failed)
+        return err_set(failed, "an earlier write of this session failed");
     for (int i = 0; i < 2; i++) {
         packer_t p;
         pthread_mutex_lock(&w->pack_mu[i]);
