@@ -4,6 +4,7 @@
 #   make demo    build, then scripts/demo.sh: init, backup, restore, compare
 #   make test    clang ASan+UBSan build in build-asan/ (with the libFuzzer targets), then
 #                tests/run.sh (unit, integration, fuzz corpus replay); what CI runs (.ci/run)
+#   make tsan    clang ThreadSanitizer build in build-tsan/, then the threaded tests
 #   make fuzz    clang libFuzzer build in build-fuzz/, then fuzz each target for FUZZ_SECONDS
 #                (FUZZ_TARGET=name for one); new inputs go to build-fuzz/corpus/, crashes to
 #                build-fuzz/crashes/
@@ -17,10 +18,11 @@ SHELL := /bin/bash
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 60
 FUZZ_TARGET ?=
 
-.PHONY: all build demo test fuzz bench clean
+.PHONY: all build demo test tsan fuzz bench clean
 
 all: build
 
@@ -65,5 +67,15 @@ bench: build
 	@test -x bench/run.sh || { echo "bench/run.sh is missing"; exit 1; }
 	bench/run.sh $(BUILD)
 
+# ThreadSanitizer over the threaded paths (the pipeline, restore, prune beside backups): not
+# in `make test` (it would double its time), run it after touching threads.
+tsan:
+	scripts/install-deps.sh test
+	@test -f $(TSAN_BUILD)/build.ninja || CC=clang meson setup $(TSAN_BUILD) \
+		--buildtype=debugoptimized -Db_sanitize=thread -Db_lundef=false
+	ninja -C $(TSAN_BUILD)
+	TSAN_OPTIONS=halt_on_error=1 TEST_FILTER='roundtrip|concurrency|crash|inspect|writer|prune' \
+		tests/run.sh $(TSAN_BUILD)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) demo-work
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) demo-work

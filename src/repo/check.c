@@ -843,22 +843,25 @@ static int compare_header(cpack_t *p, pack_entry_t *h, size_t hn)
         qsort(ix, p->n, sizeof *ix, cmp_entry_off);
     if (hn > 1)
         qsort(h, hn, sizeof *h, cmp_entry_off);
-    if (hn != p->n) {
-        rc = problem(p, "its header lists %zu blob(s) but the index %zu", hn, p->n);
-        goto out;
-    }
-    for (size_t i = 0; i < hn; i++) {
-        if (memcmp(ix[i].id, h[i].id, 32) != 0 || ix[i].type != h[i].type ||
-            ix[i].compressed != h[i].compressed || ix[i].stored_len != h[i].stored_len ||
-            ix[i].raw_len != h[i].raw_len || ix[i].offset != h[i].offset) {
+    /* Every blob the index lists must be in the header, identical. The header may list more:
+     * a duplicate copy of a blob indexed in another pack (concurrent writers store the same
+     * blob; prune keeps one location when it rewrites the index) is unindexed, not damage. */
+    size_t k = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        while (k < hn && h[k].offset < ix[i].offset)
+            k++;
+        if (k == hn || memcmp(ix[i].id, h[k].id, 32) != 0 || ix[i].type != h[k].type ||
+            ix[i].compressed != h[k].compressed || ix[i].stored_len != h[k].stored_len ||
+            ix[i].raw_len != h[k].raw_len || ix[i].offset != h[k].offset) {
             char hex[65];
-            hex_encode(h[i].id, 32, hex);
+            hex_encode(ix[i].id, 32, hex);
             rc = problem(p,
-                         "its header and the index disagree about the blob at offset %u "
-                         "(header: blob %.16s)",
-                         h[i].offset, hex);
+                         "its header and the index disagree about blob %.16s at offset %u "
+                         "(the header lists %zu blob(s), the index %zu)",
+                         hex, ix[i].offset, hn, p->n);
             goto out;
         }
+        k++;
     }
 out:
     free(ix);
