@@ -90,8 +90,7 @@ int idxseg_decode(const void *data, size_t n, const char *what, const idxseg_cb_
                 (rc = rd_varint(&r, &sl)) || (rc = rd_varint(&r, &rl)))
                 goto out;
             if ((e->type != 'D' && e->type != 'T') || flags > 1 || off > PACK_MAX_BYTES ||
-                sl > PACK_MAX_BYTES || off + sl > PACK_MAX_BYTES || sl < 28 ||
-                rl > (64u << 20)) {
+                sl > PACK_MAX_BYTES || off + sl > PACK_MAX_BYTES || sl < 28 || rl > (64u << 20)) {
                 rc = err_set(COFFER_ECORRUPT, "%s: invalid blob entry", what);
                 goto out;
             }
