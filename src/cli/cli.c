@@ -170,9 +170,16 @@ int cli_open_repo(cli_t *cli, repo_t **out)
     int rc = cli_get_password(NULL, false, &pw);
     if (rc)
         return rc;
-    rc = repo_open(cli->repo, pw, out);
+    storage_opts_t so = cli_storage_opts(cli);
+    rc = repo_open_opts(cli->repo, &so, pw, out);
     cli_free_password(pw);
     return rc;
+}
+
+storage_opts_t cli_storage_opts(const cli_t *cli)
+{
+    storage_opts_t so = {.kv = cli->opts, .n = (size_t)cli->n_opts};
+    return so;
 }
 
 int cli_exit_code(int rc)

@@ -29,8 +29,12 @@
 #define EXIT_PASSWORD 12
 #define EXIT_INTERRUPTED 130
 
+#define CLI_MAX_OPTS 64
+
 typedef struct cli {
     const char *repo; /* -r/--repo or COFFER_REPOSITORY */
+    const char *opts[CLI_MAX_OPTS]; /* -o/--option KEY=VALUE, borrowed from argv */
+    int n_opts;
     bool json;        /* --json: machine-readable lines on stdout */
     bool quiet;       /* -q: no progress, no informational output */
     int verbose;      /* -v */
@@ -50,6 +54,8 @@ void cli_free_password(char *p);
 
 /* Open the repository named by cli->repo with the password (prompting when needed). */
 int cli_open_repo(cli_t *cli, repo_t **out);
+/* The -o options as storage options (borrowed from cli). */
+storage_opts_t cli_storage_opts(const cli_t *cli);
 
 /* Map a COFFER_E* code to an exit code, and print the current error (human or JSON) and
  * return that exit code. */

@@ -73,7 +73,8 @@ int cmd_init(cli_t *cli, int argc, char **argv)
     if ((rc = cli_get_password("password for the new repository: ", true, &pw)))
         return cli_fail(cli, rc);
     repo_t *r = NULL;
-    rc = repo_create(cli->repo, pw, &params, &kdf, &r);
+    storage_opts_t so = cli_storage_opts(cli);
+    rc = repo_create_opts(cli->repo, &so, pw, &params, &kdf, &r);
     cli_free_password(pw);
     if (rc)
         return cli_fail(cli, rc);

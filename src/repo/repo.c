@@ -199,6 +199,12 @@ out:
 int repo_create(const char *location, const char *password, const repo_params_t *params,
                 const keyslot_kdf_t *kdf, repo_t **out)
 {
+    return repo_create_opts(location, NULL, password, params, kdf, out);
+}
+
+int repo_create_opts(const char *location, const storage_opts_t *opts, const char *password,
+                     const repo_params_t *params, const keyslot_kdf_t *kdf, repo_t **out)
+{
     repo_t *r = calloc(1, sizeof *r);
     storage_stat_t st;
     int rc;
@@ -208,7 +214,7 @@ int repo_create(const char *location, const char *password, const repo_params_t 
         r->params = *params;
     else
         repo_params_default(&r->params);
-    if ((rc = storage_open(location, true, &r->st)))
+    if ((rc = storage_open_opts(location, true, opts, &r->st)))
         goto fail;
     rc = storage_stat(r->st, "config", &st);
     if (rc == 0) {
@@ -333,6 +339,12 @@ out:
 
 int repo_open(const char *location, const char *password, repo_t **out)
 {
+    return repo_open_opts(location, NULL, password, out);
+}
+
+int repo_open_opts(const char *location, const storage_opts_t *opts, const char *password,
+                   repo_t **out)
+{
     repo_t *r = calloc(1, sizeof *r);
     json_t *hdr = NULL;
     key_try_t *kt = NULL;
@@ -341,7 +353,7 @@ int repo_open(const char *location, const char *password, repo_t **out)
     int rc;
     if (!r)
         return err_set(COFFER_ENOMEM, "out of memory");
-    if ((rc = storage_open(location, false, &r->st)) ||
+    if ((rc = storage_open_opts(location, false, opts, &r->st)) ||
         (rc = read_config_header(r, location, &hdr)))
         goto fail;
     kt = calloc(1, sizeof *kt);
