@@ -68,12 +68,12 @@ static int read_secret_file(const char *path, const char *what, char **out)
     return *out ? 0 : err_set(COFFER_ENOMEM, "out of memory");
 }
 
-static int prompt_tty(const char *prompt, char **out)
+static int prompt_tty(const char *env, const char *env_file, const char *prompt, char **out)
 {
     int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
     if (fd < 0)
-        return err_set(COFFER_EINVAL, "no password given: set COFFER_PASSWORD or "
-                                      "COFFER_PASSWORD_FILE (no terminal to ask on)");
+        return err_set(COFFER_EINVAL, "no password given: set %s or %s (no terminal to ask on)",
+                       env, env_file);
     struct termios old, quiet;
     bool restore = tcgetattr(fd, &old) == 0;
     if (restore) {
@@ -98,8 +98,8 @@ static int prompt_tty(const char *prompt, char **out)
     return *out ? 0 : err_set(COFFER_ENOMEM, "out of memory");
 }
 
-static int get_secret(const char *env, const char *env_file, const char *prompt, bool confirm,
-                      char **out)
+int cli_get_secret(const char *env, const char *env_file, const char *prompt, bool confirm,
+                   char **out)
 {
     const char *p = getenv(env);
     if (p) {
@@ -110,12 +110,12 @@ static int get_secret(const char *env, const char *env_file, const char *prompt,
     if (f && *f)
         return read_secret_file(f, "the password", out);
     char *a = NULL, *b = NULL;
-    int rc = prompt_tty(prompt, &a);
+    int rc = prompt_tty(env, env_file, prompt, &a);
     if (rc || !confirm) {
         *out = a;
         return rc;
     }
-    if ((rc = prompt_tty("enter it again: ", &b))) {
+    if ((rc = prompt_tty(env, env_file, "enter it again: ", &b))) {
         cli_free_password(a);
         return rc;
     }
@@ -131,8 +131,8 @@ static int get_secret(const char *env, const char *env_file, const char *prompt,
 
 int cli_get_password(const char *prompt, bool confirm, char **out)
 {
-    int rc = get_secret("COFFER_PASSWORD", "COFFER_PASSWORD_FILE",
-                        prompt ? prompt : "repository password: ", confirm, out);
+    int rc = cli_get_secret("COFFER_PASSWORD", "COFFER_PASSWORD_FILE",
+                            prompt ? prompt : "repository password: ", confirm, out);
     if (!rc && !**out) {
         cli_free_password(*out);
         *out = NULL;
@@ -143,8 +143,8 @@ int cli_get_password(const char *prompt, bool confirm, char **out)
 
 int cli_get_new_password(char **out)
 {
-    int rc =
-        get_secret("COFFER_NEW_PASSWORD", "COFFER_NEW_PASSWORD_FILE", "new password: ", true, out);
+    int rc = cli_get_secret("COFFER_NEW_PASSWORD", "COFFER_NEW_PASSWORD_FILE",
+                            "new password: ", true, out);
     if (!rc && !**out) {
         cli_free_password(*out);
         *out = NULL;
@@ -438,6 +438,10 @@ json_t *cli_snapshot_json(const snapshot_t *s)
     if (s->has_parent) {
         hex_encode(s->parent, 32, hex);
         json_object_set_new(o, "parent", json_string(hex));
+    }
+    if (s->has_original) {
+        hex_encode(s->original, 32, hex);
+        json_object_set_new(o, "original", json_string(hex));
     }
     json_t *sum = json_pack(
         "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "files_new", (json_int_t)s->summary.files_new,

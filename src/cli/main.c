@@ -37,15 +37,17 @@ static const command_t commands[] = {
     {"prune", cmd_prune, "remove data no snapshot needs (two-phase)"},
     {"unlock", cmd_unlock, "remove a stale prune lease"},
     {"key", cmd_key, "list, add, remove key slots; change the password"},
+    {"copy", cmd_copy, "copy snapshots into another repository"},
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "coffer %s -- deduplicated, encrypted backups\n\n"
-            "usage: coffer [-r REPO] [-o KEY=VALUE]... [--json] [-q] [-v] COMMAND [OPTIONS] [ARGS]\n\n"
-            "commands:\n",
-            COFFER_VERSION);
+    fprintf(
+        f,
+        "coffer %s -- deduplicated, encrypted backups\n\n"
+        "usage: coffer [-r REPO] [-o KEY=VALUE]... [--json] [-q] [-v] COMMAND [OPTIONS] [ARGS]\n\n"
+        "commands:\n",
+        COFFER_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nglobal options:\n"

@@ -181,8 +181,9 @@ static int options_check(const storage_driver_t *drv, const storage_opts_t *opts
             ok = true; /* another driver's option: ignored here */
         if (!ok) {
             /* Only the key is quoted: the value may be a secret. */
-            err_set(COFFER_EINVAL, "unknown storage option '%.*s' for %s locations: see "
-                                   "`coffer help options` or doc/storage.md for the known keys",
+            err_set(COFFER_EINVAL,
+                    "unknown storage option '%.*s' for %s locations: see "
+                    "`coffer help options` or doc/storage.md for the known keys",
                     (int)(klen > 60 ? 60 : klen), kv, dot ? drv->name : "all");
             return COFFER_EINVAL;
         }
@@ -273,8 +274,7 @@ int storage_open_opts(const char *location, bool create, const storage_opts_t *o
     rc = buf_printf(&fpath, "%s:%s", spec, location);
     if (rc)
         goto out;
-    rc = storage_new(&storage_fault_driver, (const char *)fpath.data, location, create, opts,
-                     out);
+    rc = storage_new(&storage_fault_driver, (const char *)fpath.data, location, create, opts, out);
 out:
     buf_release(&fpath);
     return rc;
