@@ -10,6 +10,7 @@
 #include "common/timefmt.h"
 #include "crypto/crypto.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -389,8 +391,61 @@ bool cli_snap_matches(const snapshot_t *s, const snap_filter_t *f)
     return true;
 }
 
+typedef struct id_match {
+    const char *prefix;
+    size_t len, n;
+    uint8_t id[32];
+} id_match_t;
+
+static int match_name(void *ud, const char *name, const storage_stat_t *st)
+{
+    (void)st;
+    id_match_t *m = ud;
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    if (strlen(base) == 64 && strncasecmp(base, m->prefix, m->len) == 0 &&
+        hex_decode(base, m->id, 32) == 0)
+        m->n++;
+    return 0;
+}
+
+static bool is_hex(const char *s)
+{
+    for (; *s; s++)
+        if (!isxdigit((unsigned char)*s))
+            return false;
+    return true;
+}
+
 int cli_find_snapshot(repo_t *r, const char *spec, const snap_filter_t *f, snapshot_t *out)
 {
+    /* An id (prefix) is found from the object names alone: one listing of names, then one
+     * snapshot read, instead of reading and decrypting every snapshot. */
+    size_t len = strlen(spec);
+    if (len >= 4 && len <= 64 && is_hex(spec)) {
+        id_match_t m = {.prefix = spec, .len = len};
+        int rc = storage_list(repo_storage(r), "snapshots/", match_name, &m);
+        if (rc)
+            return rc;
+        if (m.n > 1)
+            return err_set(COFFER_EINVAL, "snapshot prefix \"%s\" is ambiguous: give more digits",
+                           spec);
+        if (m.n == 0)
+            return err_set(COFFER_ENOENT,
+                           "no snapshot with id \"%s\": `coffer snapshots` lists them", spec);
+        snapshot_t s;
+        if ((rc = repo_load_snapshot(r, m.id, &s)))
+            return rc;
+        if (!cli_snap_matches(&s, f)) {
+            snapshot_release(&s);
+            return err_set(COFFER_ENOENT,
+                           "snapshot %s does not match the --host/--tag/--path "
+                           "filter given",
+                           spec);
+        }
+        *out = s;
+        return 0;
+    }
     snapshot_t *all = NULL;
     size_t n = 0, k = 0, idx;
     int rc = repo_list_snapshots(r, &all, &n, NULL);
