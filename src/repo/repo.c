@@ -227,8 +227,22 @@ int repo_create_opts(const char *location, const storage_opts_t *opts, const cha
     if ((rc = crypto_random(r->id, 32)) || (rc = crypto_random(r->master, 32)) ||
         (rc = setup_keys(r)) || (rc = setup_chunker(r)) || (rc = index_new(&r->index)))
         goto fail;
-    if ((rc = put_key_slot(r, password, kdf, r->key_id)) || (rc = write_config(r)))
+    if ((rc = put_key_slot(r, password, kdf, r->key_id)))
         goto fail;
+    if ((rc = write_config(r))) {
+        /* config is the commit point: without it the key slot is a stray object that the
+         * next init would add to; take it back (best effort, the error stays the config's) */
+        char name[96];
+        snprintf(name, sizeof name, "keys/%s", r->key_id);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", err_msg());
+        if (storage_remove(r->st, name) == 0)
+            err_set(rc, "%s", msg);
+        else
+            err_set(rc, "%s (the key slot %s written before it is left behind; remove it)", msg,
+                    name);
+        goto fail;
+    }
     *out = r;
     return 0;
 fail:
