@@ -140,8 +140,7 @@ static void report(cli_t *cli, const snapshot_t *s, const snapshot_t *n, const c
             json_pack("{s:s, s:s, s:s}", "message_type", "copy", "source", a, "status", what);
         if (n)
             json_object_set_new(o, "target", json_string(b));
-        cli_json_line(o);
-        json_decref(o);
+        cli_json_line(o); /* takes the reference */
     } else if (!cli->quiet) {
         char ts[40];
         time_format_local(s->time_ns, ts, sizeof ts);
@@ -303,8 +302,7 @@ done:
                       (json_int_t)atomic_load(&ws->blobs_added), "bytes_added",
                       (json_int_t)atomic_load(&ws->bytes_added), "bytes_stored",
                       (json_int_t)atomic_load(&ws->bytes_stored));
-        cli_json_line(o);
-        json_decref(o);
+        cli_json_line(o); /* takes the reference */
     } else if (!cli->quiet) {
         char added[32];
         cli_fmt_bytes(atomic_load(&writer_stats(w)->bytes_stored), added, sizeof added);

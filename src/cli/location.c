@@ -34,8 +34,7 @@ static void print_report(cli_t *cli, const char *location, const char *driver,
         json_object_set_new(o, "message_type", json_string("location_check"));
         json_object_set_new(o, "location", json_string(location));
         json_object_set_new(o, "driver", json_string(driver));
-        cli_json_line(o);
-        json_decref(o);
+        cli_json_line(o); /* takes the reference */
         return;
     }
     if (!always && r->failed == 0 && r->warned == 0)
