@@ -17,6 +17,9 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "storage/s3/s3.h"
+
+#include <jansson.h>
 
 #include <assert.h>
 #include <ctype.h>
@@ -51,9 +54,12 @@ static const struct scheme {
     {"local", &storage_local_driver},
     {"mem", &storage_mem_driver},
     {"fault", &storage_fault_driver},
+    {"s3", &storage_s3_driver},
 };
 
-#define SUPPORTED_LOCATIONS "/path, local:/path, mem:NAME (tests) and fault:SPEC:LOCATION (tests)"
+#define SUPPORTED_LOCATIONS                                                                        \
+    "/path, local:/path, s3://HOST[:PORT]/BUCKET[/PREFIX], s3:BUCKET[/PREFIX], mem:NAME "          \
+    "(tests) and fault:SPEC:LOCATION (tests)"
 
 /* Length of a URL-style scheme ("s3" in "s3://...", "local" in "local:/x"), 0 if none. */
 static size_t scheme_len(const char *loc)
@@ -181,8 +187,9 @@ static int options_check(const storage_driver_t *drv, const storage_opts_t *opts
             ok = true; /* another driver's option: ignored here */
         if (!ok) {
             /* Only the key is quoted: the value may be a secret. */
-            err_set(COFFER_EINVAL, "unknown storage option '%.*s' for %s locations: see "
-                                   "`coffer help options` or doc/storage.md for the known keys",
+            err_set(COFFER_EINVAL,
+                    "unknown storage option '%.*s' for %s locations: see "
+                    "`coffer help options` or doc/storage.md for the known keys",
                     (int)(klen > 60 ? 60 : klen), kv, dot ? drv->name : "all");
             return COFFER_EINVAL;
         }
@@ -273,8 +280,7 @@ int storage_open_opts(const char *location, bool create, const storage_opts_t *o
     rc = buf_printf(&fpath, "%s:%s", spec, location);
     if (rc)
         goto out;
-    rc = storage_new(&storage_fault_driver, (const char *)fpath.data, location, create, opts,
-                     out);
+    rc = storage_new(&storage_fault_driver, (const char *)fpath.data, location, create, opts, out);
 out:
     buf_release(&fpath);
     return rc;
@@ -716,4 +722,14 @@ int storage_cleanup(storage_t *s, int64_t older_than_ns, uint64_t *out_removed)
         return 0;
     int rc = s->drv->cleanup(s->state, older_than_ns, out_removed);
     return rc ? with_ctx(rc, "cleaning up temp files in", s->location, 1) : 0;
+}
+
+int storage_describe(storage_t *s, struct json_t *out)
+{
+    json_object_set_new(out, "driver", json_string(s->drv->name));
+    json_object_set_new(out, "location", json_string(s->location));
+    if (!s->drv->describe)
+        return 0;
+    int rc = s->drv->describe(s->state, out);
+    return rc ? with_ctx(rc, "describing", s->location, 1) : 0;
 }
