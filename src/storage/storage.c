@@ -419,7 +419,14 @@ static int put_landed(storage_t *s, const char *name, const void *data, size_t l
     int rc;
 
     buf_init(&got);
-    rc = s->drv->get(s->state, name, 0, 0, &got, &transient);
+    for (unsigned attempt = 0;; attempt++) {
+        transient = false;
+        rc = s->drv->get(s->state, name, 0, 0, &got, &transient);
+        if (rc == 0 || !transient || attempt >= RETRY_MAX)
+            break;
+        buf_reset(&got);
+        retry_sleep(s, attempt);
+    }
     if (rc) {
         snprintf(why, sizeof why, "%s", err_msg());
         rc = err_set(COFFER_EEXIST,

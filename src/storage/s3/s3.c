@@ -348,6 +348,12 @@ static int probe_cond(s3_state_t *s, bool *transient)
                  r1.code);
         goto out;
     }
+    if (r1.status == 412) {
+        /* a fresh random key cannot exist: an earlier copy of this request landed */
+        rc = err_set(COFFER_EIO, "the conditional-write probe %s was answered 412 at once", name);
+        *transient = true;
+        goto cleanup;
+    }
     if (r1.status < 200 || r1.status >= 300) {
         rc = s3_http_status_error(s->http, &r1, "writing", name, transient);
         goto out;
@@ -480,8 +486,19 @@ static void mp_abort(s3_state_t *s, const char *key, const char *upload_id)
     s3_kv_t q = {"uploadId", upload_id};
     s3_req_t r = {.method = "DELETE", .key = key, .query = &q, .nquery = 1};
     s3_resp_t resp;
-    bool t = false;
-    if (s3_http_request(s->http, &r, &resp, &t) != 0 || resp.status >= 300)
+    int rc = 0;
+    for (unsigned attempt = 0; attempt < PART_ATTEMPTS; attempt++) {
+        bool t = false;
+        if (attempt)
+            s3_resp_release(&resp);
+        rc = s3_http_request(s->http, &r, &resp, &t);
+        /* 404 NoSuchUpload: an earlier copy of this abort already landed */
+        if (rc == 0 && (resp.status < 300 || resp.status == 404))
+            break;
+        if (rc == 0 && resp.status < 500 && resp.status != 429)
+            break;
+    }
+    if (rc != 0 || (resp.status >= 300 && resp.status != 404))
         log_warn("s3 %s: could not abort the multipart upload of %s (HTTP %ld): the server may "
                  "keep its parts until a lifecycle rule removes them",
                  s3_http_where(s->http), key, resp.status);

@@ -225,14 +225,10 @@ static size_t read_cb(char *dst, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-static int seek_cb(void *ud, curl_off_t off, int origin)
-{
-    struct xfer *x = ud;
-    if (origin != SEEK_SET || off < 0 || (uint64_t)off > x->req->body_len)
-        return CURL_SEEKFUNC_FAIL;
-    x->body_off = (size_t)off;
-    return CURL_SEEKFUNC_OK;
-}
+/* No seek callback on purpose: without one libcurl cannot silently resend a request body
+ * when a reused connection dies before the answer (CURLE_SEND_FAIL_REWIND instead). A silent
+ * resend of a create-only PUT whose first copy landed would turn into a false 412; surfaced
+ * as a transient error, storage.c's retry compares the stored object with the data. */
 
 static size_t write_cb(char *src, size_t size, size_t nmemb, void *ud)
 {
@@ -387,7 +383,7 @@ static int transport_error(const s3_http_t *h, CURLcode cc, const char *ebuf, co
         *transient = cc == CURLE_RECV_ERROR || cc == CURLE_SEND_ERROR || cc == CURLE_PARTIAL_FILE ||
                      cc == CURLE_GOT_NOTHING || cc == CURLE_HTTP2 || cc == CURLE_HTTP2_STREAM ||
                      cc == CURLE_WEIRD_SERVER_REPLY || cc == CURLE_BAD_CONTENT_ENCODING ||
-                     cc == CURLE_READ_ERROR;
+                     cc == CURLE_READ_ERROR || cc == CURLE_SEND_FAIL_REWIND;
         return err_set(COFFER_EIO, "S3 request %s %s at %s failed: %s", what, name, h->where,
                        detail);
     }
@@ -495,8 +491,6 @@ int s3_http_request(s3_http_t *h, const s3_req_t *r, s3_resp_t *resp, bool *tran
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
         curl_easy_setopt(c, CURLOPT_READDATA, &x);
-        curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, seek_cb);
-        curl_easy_setopt(c, CURLOPT_SEEKDATA, &x);
         curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->body_len);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, r->method);
     } else if (strcmp(r->method, "GET") != 0) {
