@@ -87,6 +87,35 @@ static void test_s3_locations(void **state)
     assert_null(s);
 }
 
+static void test_rate_limits(void **state)
+{
+    (void)state;
+    storage_t *s = NULL;
+    const char *kv[] = {"limit-upload=256", "limit-download=256KiB/s"};
+    storage_opts_t o = {.kv = kv, .n = 2};
+    assert_int_equal(storage_open_opts("mem:rate", true, &o, &s), 0);
+    static uint8_t data[512 * 1024];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* 256 KiB of burst, then 256 KiB more at 256 KiB/s: about one second */
+    assert_int_equal(storage_put(s, "data/a", data, sizeof data, NULL), 0);
+    buf_t b;
+    buf_init(&b);
+    assert_int_equal(storage_get(s, "data/a", 0, 0, &b), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(el > 1.8); /* both directions waited about a second each */
+    assert_true(el < 6);
+    buf_release(&b);
+    storage_close(s);
+    s = NULL;
+    const char *bad[] = {"limit-upload=fast"};
+    storage_opts_t ob = {.kv = bad, .n = 1};
+    assert_int_equal(storage_open_opts("mem:rate", false, &ob, &s), COFFER_EINVAL);
+    assert_non_null(strstr(err_msg(), "KiB per second"));
+    assert_null(s);
+}
+
 static void test_options(void **state)
 {
     (void)state;
@@ -228,7 +257,7 @@ int main(void)
         cmocka_unit_test(test_unknown_schemes), cmocka_unit_test(test_names_and_features),
         cmocka_unit_test(test_error_context),   cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_now_probe),       cmocka_unit_test(test_options),
-        cmocka_unit_test(test_s3_locations),
+        cmocka_unit_test(test_s3_locations),    cmocka_unit_test(test_rate_limits),
     };
     unsetenv("COFFER_FAULT");
     return cmocka_run_group_tests_name("storage generic layer", tests, NULL, NULL);
