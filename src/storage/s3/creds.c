@@ -154,7 +154,8 @@ static int from_env(s3_creds_t *c)
 }
 
 /* Look up keys of [profile] in an AWS shared credentials file held in text. */
-static int ini_profile(char *text, const char *profile, const char *path, s3_creds_t *c)
+static int ini_profile(char *text, const char *profile, bool explicit_profile, const char *path,
+                       s3_creds_t *c)
 {
     bool in = false, found = false;
     int rc = 0;
@@ -213,6 +214,8 @@ static int ini_profile(char *text, const char *profile, const char *path, s3_cre
     }
     if (rc)
         return rc;
+    if (!found && !explicit_profile)
+        return 1; /* no [default]: not this source */
     if (!found)
         return err_set(COFFER_EINVAL,
                        "profile '%s' is not in the credentials file '%s': add it or choose "
@@ -261,7 +264,8 @@ static int from_shared_file(const storage_opts_t *opts, s3_creds_t *c)
     }
     if ((rc = read_file(path, "the AWS credentials file", &text)))
         goto out;
-    rc = ini_profile(text.data ? (char *)text.data : (char *)"", profile, path, c);
+    rc =
+        ini_profile(text.data ? (char *)text.data : (char *)"", profile, explicit_profile, path, c);
 out:
     if (text.data)
         OPENSSL_cleanse(text.data, text.cap);
