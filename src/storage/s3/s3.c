@@ -895,7 +895,7 @@ static int s3_get(void *state, const char *name, uint64_t off, uint64_t len, buf
                   .headers = &h,
                   .nheaders = ranged ? 1 : 0,
                   .out = out,
-                  .out_max = len && len < BUF_MAX - keep ? keep + len : BUF_MAX};
+                  .out_max = 0 /* BUF_MAX: a server may ignore Range and send it all */};
     rc = s3_http_request(s->http, &r, &resp, transient);
     if (rc)
         goto out;
