@@ -17,12 +17,17 @@ build_pkgs=(build-essential meson ninja-build pkg-config libssl-dev libzstd-dev 
     libsodium-dev libcmocka-dev libcurl4-openssl-dev libyaml-dev libssh2-1-dev libfuse3-dev
     libmicrohttpd-dev libarchive-dev)
 test_pkgs=(clang libclang-rt-14-dev python3 attr acl)
+# S3 tests: radosgw on a one-node memstore Ceph, s3rver from npm (tests/servers/npm), curl
+test_pkgs_s3=(radosgw ceph-mon ceph-osd ceph-common nodejs curl)
+# Debian's npm only where no npm exists (NodeSource's nodejs ships its own and conflicts)
+command -v npm >/dev/null 2>&1 || test_pkgs_s3+=(npm)
 bench_pkgs=(restic borgbackup linux-source-6.1 postgresql-15 time hyperfine)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
-test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}") ;;
+bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}"
+    "${bench_pkgs[@]}") ;;
 -h | --help)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
@@ -39,8 +44,26 @@ for p in "${pkgs[@]}"; do
     [ "$status" = installed ] || missing+=("$p")
 done
 
+# npm packages the tests run (s3rver), locked by tests/servers/npm/package-lock.json and
+# installed outside the tree; tests/servers/s3rver.sh uses (and if needed makes) the same dir.
+npm_deps() {
+    case "$profile" in test | bench) ;; *) return 0 ;; esac
+    local here dir
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/servers/npm
+    dir=${COFFER_NPM_DIR:-$HOME/.cache/coffer-test-npm}
+    if cmp -s "$here/package-lock.json" "$dir/package-lock.json" &&
+        [ -x "$dir/node_modules/.bin/s3rver" ]; then
+        return 0
+    fi
+    echo "install-deps: npm ci of tests/servers/npm into $dir"
+    mkdir -p "$dir"
+    cp "$here/package.json" "$here/package-lock.json" "$dir/"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
     echo "install-deps: all '$profile' packages are installed"
+    npm_deps
     exit 0
 fi
 
@@ -58,3 +81,4 @@ apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Time
 echo "install-deps: installing ${missing[*]}"
 "${apt[@]}" update
 "${apt[@]}" install -y --no-install-recommends "${missing[@]}"
+npm_deps

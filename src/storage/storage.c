@@ -9,6 +9,8 @@
  *   retries, exponential backoff with jitter (COFFER_STORAGE_RETRY_BASE_MS overrides the base).
  * - Outputs are written only on success: a failed get leaves the caller's buffer as it was.
  * - Errors leave here with context naming the operation and object ("while writing data/3f/..").
+ * - Rate limits (-o limit-upload=KiB/s, limit-download=KiB/s) are token buckets per storage_t,
+ *   charged a whole object at a time: before a put, after a get.
  * - If COFFER_FAULT is set, storage_open wraps the location in the fault driver (see
  *   fault/fault.c); storage_open_inner never does, so the wrapper cannot wrap itself.
  */
@@ -17,10 +19,14 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "storage/s3/s3.h"
+
+#include <jansson.h>
 
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +42,20 @@
 #define RETRY_BASE_MS_MAX 60000
 #define TMP_PREFIX ".tmp-" /* reserved: the local driver's temp files */
 
+/* A token bucket shared by every thread using one storage_t: bytes per second, one second of
+ * burst; a take that overdraws sleeps until the balance is back at zero. */
+struct rate {
+    pthread_mutex_t mu;
+    double bytes_per_s;
+    double tokens;
+    struct timespec last;
+};
+
 struct storage {
     const storage_driver_t *drv;
-    void *state;       /* driver-owned */
-    char *location;    /* as given by the caller */
+    struct rate *limit_up, *limit_down; /* NULL: unlimited */
+    void *state;                        /* driver-owned */
+    char *location;                     /* as given by the caller */
     unsigned features; /* the driver's, or the wrapped location's for the fault driver */
     unsigned retry_base_ms;
 };
@@ -51,9 +67,12 @@ static const struct scheme {
     {"local", &storage_local_driver},
     {"mem", &storage_mem_driver},
     {"fault", &storage_fault_driver},
+    {"s3", &storage_s3_driver},
 };
 
-#define SUPPORTED_LOCATIONS "/path, local:/path, mem:NAME (tests) and fault:SPEC:LOCATION (tests)"
+#define SUPPORTED_LOCATIONS                                                                        \
+    "/path, local:/path, s3://HOST[:PORT]/BUCKET[/PREFIX], s3:BUCKET[/PREFIX], "                 \
+    "sftp://USER@HOST[:PORT]/PATH, mem:NAME (tests) and fault:SPEC:LOCATION (tests)"
 
 /* Length of a URL-style scheme ("s3" in "s3://...", "local" in "local:/x"), 0 if none. */
 static size_t scheme_len(const char *loc)
@@ -148,7 +167,68 @@ const char *storage_opt(const storage_opts_t *opts, const char *key)
 }
 
 /* Option keys the generic layer itself accepts (no driver prefix). */
-static const char *const generic_options[] = {NULL};
+static const char *const generic_options[] = {"limit-upload", "limit-download", NULL};
+
+static double mono_s(const struct timespec *t)
+{
+    return (double)t->tv_sec + (double)t->tv_nsec / 1e9;
+}
+
+static void rate_take(struct rate *r, uint64_t n)
+{
+    struct timespec now;
+    double wait;
+    if (!r || !n)
+        return;
+    pthread_mutex_lock(&r->mu);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    r->tokens += (mono_s(&now) - mono_s(&r->last)) * r->bytes_per_s;
+    if (r->tokens > r->bytes_per_s)
+        r->tokens = r->bytes_per_s;
+    r->last = now;
+    r->tokens -= (double)n;
+    wait = r->tokens < 0 ? -r->tokens / r->bytes_per_s : 0;
+    pthread_mutex_unlock(&r->mu);
+    if (wait > 0) {
+        struct timespec ts = {.tv_sec = (time_t)wait,
+                              .tv_nsec = (long)((wait - (double)(time_t)wait) * 1e9)};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* "-o limit-upload=KiB/s": NULL *out when the option is absent. */
+static int rate_new(const storage_opts_t *opts, const char *key, struct rate **out)
+{
+    const char *v = storage_opt(opts, key);
+    *out = NULL;
+    if (!v)
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long kib = strtoull(v, &end, 10);
+    if (errno || end == v || v[0] == '-' || kib == 0 || kib > (1ull << 40) ||
+        (*end && strcmp(end, "KiB/s") != 0))
+        return err_set(COFFER_EINVAL,
+                       "option %s must be a positive number of KiB per second (e.g. %s=2048)", key,
+                       key);
+    struct rate *r = calloc(1, sizeof *r);
+    if (!r)
+        return err_set(COFFER_ENOMEM, "out of memory");
+    pthread_mutex_init(&r->mu, NULL);
+    r->bytes_per_s = (double)kib * 1024.0;
+    r->tokens = r->bytes_per_s;
+    clock_gettime(CLOCK_MONOTONIC, &r->last);
+    *out = r;
+    return 0;
+}
+
+static void rate_free(struct rate *r)
+{
+    if (r) {
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+    }
+}
 
 static bool key_listed(const char *const *list, const char *key, size_t klen)
 {
@@ -184,6 +264,8 @@ static int options_check(const storage_driver_t *drv, const storage_opts_t *opts
             err_set(COFFER_EINVAL,
                     "unknown storage option '%.*s' for %s locations: doc/storage.md lists "
                     "the known keys",
+                    "unknown storage option '%.*s' for %s locations: see "
+                    "`coffer help options` or doc/storage.md for the known keys",
                     (int)(klen > 60 ? 60 : klen), kv, dot ? drv->name : "all");
             return COFFER_EINVAL;
         }
@@ -212,6 +294,9 @@ static int storage_new(const storage_driver_t *drv, const char *path, const char
         rc = err_set(COFFER_ENOMEM, "out of memory opening repository location");
         goto out;
     }
+    if ((rc = rate_new(opts, "limit-upload", &s->limit_up)) ||
+        (rc = rate_new(opts, "limit-download", &s->limit_down)))
+        goto out;
     s->drv = drv;
     s->features = drv == &storage_fault_driver ? wrapped_features(path) : drv->features;
     s->retry_base_ms = retry_base_from_env();
@@ -222,6 +307,8 @@ static int storage_new(const storage_driver_t *drv, const char *path, const char
     s = NULL;
 out:
     if (s) {
+        rate_free(s->limit_up);
+        rate_free(s->limit_down);
         free(s->location);
         free(s);
     }
@@ -285,6 +372,8 @@ void storage_close(storage_t *s)
     if (!s)
         return;
     s->drv->close(s->state);
+    rate_free(s->limit_up);
+    rate_free(s->limit_down);
     free(s->location);
     free(s);
 }
@@ -413,7 +502,14 @@ static int put_landed(storage_t *s, const char *name, const void *data, size_t l
     int rc;
 
     buf_init(&got);
-    rc = s->drv->get(s->state, name, 0, 0, &got, &transient);
+    for (unsigned attempt = 0;; attempt++) {
+        transient = false;
+        rc = s->drv->get(s->state, name, 0, 0, &got, &transient);
+        if (rc == 0 || !transient || attempt >= RETRY_MAX)
+            break;
+        buf_reset(&got);
+        retry_sleep(s, attempt);
+    }
     if (rc) {
         snprintf(why, sizeof why, "%s", err_msg());
         rc = err_set(COFFER_EEXIST,
@@ -447,6 +543,7 @@ int storage_put(storage_t *s, const char *name, const void *data, size_t len,
     if (len > BUF_MAX)
         return err_set(COFFER_ELIMIT, "object %s is %zu bytes, over the %zu-byte limit", name, len,
                        (size_t)BUF_MAX);
+    rate_take(s->limit_up, len);
     for (;; attempt++) {
         transient = false;
         rc = s->drv->put(s->state, name, data, len, opts, &transient);
@@ -482,8 +579,10 @@ int storage_get(storage_t *s, const char *name, uint64_t off, uint64_t len, buf_
     for (;; attempt++) {
         transient = false;
         rc = s->drv->get(s->state, name, off, len, out, &transient);
-        if (rc == 0)
+        if (rc == 0) {
+            rate_take(s->limit_down, out->len - keep);
             return 0;
+        }
         buf_truncate(out, keep);
         if (!transient || attempt >= RETRY_MAX)
             break;
@@ -665,9 +764,10 @@ int storage_upload_write(storage_upload_t *u, const void *data, size_t len)
     int rc;
     if (u->size + len > BUF_MAX)
         return err_set(COFFER_ELIMIT, "upload over the %zu-byte limit", (size_t)BUF_MAX);
-    if (u->drv_upload)
+    if (u->drv_upload) {
+        rate_take(u->s->limit_up, len);
         rc = u->s->drv->upload_write(u->drv_upload, data, len);
-    else
+    } else
         rc = buf_append(&u->buf, data, len);
     if (!rc)
         u->size += len;
@@ -716,4 +816,14 @@ int storage_cleanup(storage_t *s, int64_t older_than_ns, uint64_t *out_removed)
         return 0;
     int rc = s->drv->cleanup(s->state, older_than_ns, out_removed);
     return rc ? with_ctx(rc, "cleaning up temp files in", s->location, 1) : 0;
+}
+
+int storage_describe(storage_t *s, struct json_t *out)
+{
+    json_object_set_new(out, "driver", json_string(s->drv->name));
+    json_object_set_new(out, "location", json_string(s->location));
+    if (!s->drv->describe)
+        return 0;
+    int rc = s->drv->describe(s->state, out);
+    return rc ? with_ctx(rc, "describing", s->location, 1) : 0;
 }

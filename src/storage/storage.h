@@ -112,4 +112,11 @@ int storage_remove(storage_t *s, const char *name);
  * driver's native clock. Used for heartbeats and prune decisions instead of this host's clock. */
 int storage_now(storage_t *s, int64_t *out_ns);
 
+/* Describe the location into `out` (a jansson JSON object, borrowed): the driver's name as
+ * "driver" always, and whatever the driver reports about the server (see storage_intern.h,
+ * `describe`), such as the s3 driver's detected conditional-write support. May issue
+ * requests. */
+struct json_t;
+int storage_describe(storage_t *s, struct json_t *out);
+
 #endif

@@ -12,6 +12,8 @@
 
 #include "storage/storage.h"
 
+struct json_t; /* jansson's json_t */
+
 #define STORAGE_DRIVER_VERSION 2
 
 typedef struct storage_driver {
@@ -45,6 +47,13 @@ typedef struct storage_driver {
     /* Optional: remove the driver's own leftovers (temp files of crashed writers) whose last
      * change is older than older_than_ns; count them in *out_removed. */
     int (*cleanup)(void *state, int64_t older_than_ns, uint64_t *out_removed);
+    /* Optional: add what the driver knows about the location to `out` (a JSON object), for
+     * `coffer check --location`: at least "driver"; the s3 driver adds endpoint, bucket,
+     * prefix, region, addressing, "conditional_writes" ("if-none-match" when the server
+     * refuses a second create-only put with 412, "emulated" when create-only is HEAD then PUT;
+     * describe runs the detection probe if no create-only put has yet), multipart_threshold,
+     * part_size, connections, storage_class. May issue requests; not retried by storage.c. */
+    int (*describe)(void *state, struct json_t *out);
 } storage_driver_t;
 
 extern const storage_driver_t storage_local_driver;

@@ -18,6 +18,7 @@
 #include "storage/storage.h"
 
 #include <dirent.h>
+#include <jansson.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -399,8 +400,17 @@ static void test_invalid_names(void **state)
     }
     longest[n] = 0;
     assert_int_equal(n, 1024);
-    assert_int_equal(storage_put(f->s, longest, "x", 1, NULL), 0);
-    assert_content(f->s, longest, "x", 1);
+    if (cur->builtin) {
+        assert_int_equal(storage_put(f->s, longest, "x", 1, NULL), 0);
+        assert_content(f->s, longest, "x", 1);
+    } else {
+        /* S3 caps whole keys at 1024 bytes, prefix included: names up to 1024 minus the
+         * prefix work, longer ones are refused with a clear error. */
+        longest[900] = 0;
+        assert_int_equal(storage_put(f->s, longest, "x", 1, NULL), 0);
+        assert_content(f->s, longest, "x", 1);
+        longest[900] = 'd';
+    }
     longest[n] = 'z';
     longest[n + 1] = 0; /* 1025 */
     assert_int_equal(storage_put(f->s, longest, "x", 1, NULL), COFFER_EINVAL);
@@ -408,7 +418,9 @@ static void test_invalid_names(void **state)
     memset(comp, 'c', 256);
     comp[256] = 0;
     assert_int_equal(storage_put(f->s, comp, "x", 1, NULL), COFFER_EINVAL);
-    comp[255] = 0;
+    /* s3rver keeps each object in a file named after the key plus a suffix, so external
+     * servers are held to 200-byte components only. */
+    comp[cur->builtin ? 255 : 200] = 0;
     assert_int_equal(storage_put(f->s, comp, "x", 1, NULL), 0);
     assert_int_equal(storage_put(f->s, "Aa0._-/x.y", "x", 1, NULL), 0);
     buf_release(&b);
@@ -439,7 +451,16 @@ static void test_concurrent_put(void **state)
     pthread_t th[THREADS];
     pthread_barrier_t bar;
     char name[64];
+    bool atomic = true;
 
+    if (!cur->builtin) {
+        json_t *d = json_object();
+        assert_int_equal(storage_describe(f->s, d), 0);
+        const char *cw = json_string_value(json_object_get(d, "conditional_writes"));
+        atomic = !cw || strcmp(cw, "emulated") != 0;
+        printf("# conditional writes: %s\n", cw ? cw : "(not reported)");
+        json_decref(d);
+    }
     for (int round = 0; round < ROUNDS; round++) {
         snprintf(name, sizeof name, "data/ee/race%d", round);
         assert_int_equal(pthread_barrier_init(&bar, NULL, THREADS), 0);
@@ -447,7 +468,9 @@ static void test_concurrent_put(void **state)
             r[i] = (struct racer){.s = f->s, .bar = &bar, .name = name, .len = LEN};
             r[i].data = malloc(LEN);
             assert_non_null(r[i].data);
-            fill_pattern(r[i].data, LEN, (uint64_t)(round * THREADS + i + 100));
+            /* Without atomic create-only only same-content races are meaningful (names are
+             * content hashes); s3rver even tears concurrent writes of different bodies. */
+            fill_pattern(r[i].data, LEN, (uint64_t)(round * THREADS + (atomic ? i : 0) + 100));
             assert_int_equal(pthread_create(&th[i], NULL, race_put, &r[i]), 0);
         }
         int winners = 0, winner = -1;
@@ -460,8 +483,27 @@ static void test_concurrent_put(void **state)
                 assert_int_equal(r[i].rc, COFFER_EEXIST);
             }
         }
-        assert_int_equal(winners, 1);
-        assert_content(f->s, name, r[winner].data, LEN);
+        if (atomic) {
+            assert_int_equal(winners, 1);
+            assert_content(f->s, name, r[winner].data, LEN);
+        } else {
+            /* Without conditional writes create-only is HEAD then PUT: racers in the same
+             * instant may all "win"; the object holds the (common) content. */
+            assert_true(winners >= 1);
+            /* s3rver may answer a PUT before its file is complete while a racing PUT of the
+             * same key rewrites it: allow it a moment to settle. */
+            buf_t got;
+            buf_init(&got);
+            for (int t = 0; t < 20; t++) {
+                buf_reset(&got);
+                assert_int_equal(storage_get(f->s, name, 0, 0, &got), 0);
+                if (got.len == LEN && !memcmp(got.data, r[0].data, LEN))
+                    break;
+                usleep(100000);
+            }
+            buf_release(&got);
+            assert_content(f->s, name, r[0].data, LEN);
+        }
         for (int i = 0; i < THREADS; i++)
             free(r[i].data);
         pthread_barrier_destroy(&bar);

@@ -433,8 +433,8 @@ static void test_env(void **state)
     assert_int_equal(storage_open(root, false, &s), COFFER_EINVAL);
     assert_non_null(strstr(err_msg(), "COFFER_FAULT"));
     setenv("COFFER_FAULT", "fail-put=1", 1);
-    assert_int_equal(storage_open("s3://bucket/x", false, &s), COFFER_EINVAL);
-    assert_non_null(strstr(err_msg(), "'s3'"));
+    assert_int_equal(storage_open("s3x://bucket/x", false, &s), COFFER_EINVAL);
+    assert_non_null(strstr(err_msg(), "'s3x'"));
 
     unsetenv("COFFER_FAULT");
     assert_int_equal(storage_open(root, false, &s), 0);

@@ -21,16 +21,16 @@
 static void test_unknown_schemes(void **state)
 {
     (void)state;
-    static const char *bad[] = {"s3://bucket/prefix", "sftp://user@host:22/srv/repo",
-                                "https://example.com/repo", "S3:bucket", "rclone:remote:path"};
+    static const char *bad[] = {"ftp://user@host:21/srv/repo", "https://example.com/repo",
+                                "S3:bucket", "rclone:remote:path"};
     storage_t *s = NULL;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         assert_int_equal(storage_open(bad[i], true, &s), COFFER_EINVAL);
         assert_non_null(strstr(err_msg(), "not supported by this build"));
         assert_non_null(strstr(err_msg(), "local:/path"));
     }
-    assert_int_equal(storage_open("s3://AKIAKEY:secret@host/bucket", false, &s), COFFER_EINVAL);
-    assert_non_null(strstr(err_msg(), "'s3'"));
+    assert_int_equal(storage_open("s3x://AKIAKEY:secret@host/bucket", false, &s), COFFER_EINVAL);
+    assert_non_null(strstr(err_msg(), "'s3x'"));
     assert_null(strstr(err_msg(), "secret")); /* only the scheme is quoted */
     assert_int_equal(storage_open("", false, &s), COFFER_EINVAL);
     assert_int_equal(storage_open(NULL, false, &s), COFFER_EINVAL);
@@ -38,6 +38,81 @@ static void test_unknown_schemes(void **state)
     assert_int_equal(storage_open("mem:", true, &s), COFFER_EINVAL);
     assert_int_equal(storage_open("mem:bad name", true, &s), COFFER_EINVAL);
     assert_int_equal(storage_open("mem:never-created", false, &s), COFFER_ENOREPO);
+    assert_null(s);
+}
+
+/* S3 locations that are refused before any request is sent (no server needed). */
+static void test_s3_locations(void **state)
+{
+    (void)state;
+    storage_t *s = NULL;
+    setenv("AWS_ACCESS_KEY_ID", "AKIDTEST", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "test-secret-value", 1);
+    static const struct {
+        const char *loc, *want;
+    } bad[] = {
+        {"s3://AKIAKEY:secret@host/bucket", "credentials never go in the URL"},
+        {"s3://127.0.0.1:9", "no bucket"},
+        {"s3://127.0.0.1:9/", "no bucket"},
+        {"s3://127.0.0.1:9/Bad_Bucket", "not valid"},
+        {"s3://127.0.0.1:9/ok-bucket/bad prefix", "prefix"},
+        {"s3:", "incomplete"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(storage_open(bad[i].loc, true, &s), COFFER_EINVAL);
+        if (!strstr(err_msg(), bad[i].want))
+            fail_msg("%s: got '%s'", bad[i].loc, err_msg());
+        assert_null(strstr(err_msg(), "secret"));
+    }
+    const char *http[] = {"s3.scheme=http"};
+    storage_opts_t o = {.kv = http, .n = 1};
+    assert_int_equal(storage_open_opts("s3://192.0.2.1:9000/bkt", true, &o, &s), COFFER_EINVAL);
+    assert_non_null(strstr(err_msg(), "refusing plain http"));
+    const char *badopt[] = {"s3.regoin=x"};
+    storage_opts_t o2 = {.kv = badopt, .n = 1};
+    assert_int_equal(storage_open_opts("s3://127.0.0.1:9/bkt", true, &o2, &s), COFFER_EINVAL);
+    assert_non_null(strstr(err_msg(), "s3.regoin"));
+    const char *small[] = {"s3.part-size=1MiB"};
+    storage_opts_t o3 = {.kv = small, .n = 1};
+    assert_int_equal(storage_open_opts("s3://127.0.0.1:9/bkt", true, &o3, &s), COFFER_EINVAL);
+    assert_non_null(strstr(err_msg(), "5MiB"));
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    assert_int_equal(storage_open("s3://127.0.0.1:9/bkt", true, &s), COFFER_EINVAL);
+    assert_non_null(strstr(err_msg(), "AWS_SECRET_ACCESS_KEY"));
+    unsetenv("AWS_ACCESS_KEY_ID");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/coffer-test-credentials", 1);
+    assert_int_equal(storage_open("s3://127.0.0.1:9/bkt", true, &s), COFFER_EINVAL);
+    assert_non_null(strstr(err_msg(), "credentials"));
+    unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+    assert_null(s);
+}
+
+static void test_rate_limits(void **state)
+{
+    (void)state;
+    storage_t *s = NULL;
+    const char *kv[] = {"limit-upload=256", "limit-download=256KiB/s"};
+    storage_opts_t o = {.kv = kv, .n = 2};
+    assert_int_equal(storage_open_opts("mem:rate", true, &o, &s), 0);
+    static uint8_t data[512 * 1024];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* 256 KiB of burst, then 256 KiB more at 256 KiB/s: about one second */
+    assert_int_equal(storage_put(s, "data/a", data, sizeof data, NULL), 0);
+    buf_t b;
+    buf_init(&b);
+    assert_int_equal(storage_get(s, "data/a", 0, 0, &b), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double el = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(el > 1.8); /* both directions waited about a second each */
+    assert_true(el < 6);
+    buf_release(&b);
+    storage_close(s);
+    s = NULL;
+    const char *bad[] = {"limit-upload=fast"};
+    storage_opts_t ob = {.kv = bad, .n = 1};
+    assert_int_equal(storage_open_opts("mem:rate", false, &ob, &s), COFFER_EINVAL);
+    assert_non_null(strstr(err_msg(), "KiB per second"));
     assert_null(s);
 }
 
@@ -182,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_unknown_schemes), cmocka_unit_test(test_names_and_features),
         cmocka_unit_test(test_error_context),   cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_now_probe),       cmocka_unit_test(test_options),
+        cmocka_unit_test(test_s3_locations),    cmocka_unit_test(test_rate_limits),
     };
     unsetenv("COFFER_FAULT");
     return cmocka_run_group_tests_name("storage generic layer", tests, NULL, NULL);
