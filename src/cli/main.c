@@ -39,7 +39,7 @@ static const command_t commands[] = {
     {"key", cmd_key, "list, add, remove key slots; change the password"},
     {"config", cmd_config, "check a job configuration file"},
     {"job", cmd_job, "run, list or restore configured jobs"},
-    //RUN{"run", cmd_run, "scheduler daemon: run configured jobs on their schedules"},
+    {"run", cmd_run, "scheduler daemon: run configured jobs on their schedules"},
 };
 
 static void usage(FILE *f)
