@@ -37,6 +37,7 @@ typedef struct pctx {
     size_t *nodes; /* visit counter shared by all files */
     int depth;
     bool have_server;
+    bool no_files; /* cfg_load_buffer(allow_files = false) */
 } pctx_t;
 
 typedef yaml_node_t node_t;
@@ -1135,7 +1136,7 @@ static int parse_server(pctx_t *p, const node_t *n)
 /* ---- files and includes ----------------------------------------------------------------- */
 
 static int load_text(cfg_t *c, const char *name, const char *text, size_t len, const char *dir,
-                     int depth, size_t *nodes, bool *have_server);
+                     int depth, size_t *nodes, bool *have_server, bool no_files);
 
 static int load_file(cfg_t *c, const char *path, int depth, size_t *nodes, bool *have_server,
                      const pctx_t *from, const node_t *from_node)
@@ -1179,7 +1180,7 @@ static int load_file(cfg_t *c, const char *path, int depth, size_t *nodes, bool 
             char *slash = strrchr(dcopy, '/');
             const char *dir = slash ? (slash == dcopy ? "/" : (*slash = 0, dcopy)) : ".";
             rc = load_text(c, path, b.data ? (char *)b.data : "", b.len, dir, depth, nodes,
-                           have_server);
+                           have_server, false);
             free(dcopy);
         }
     }
@@ -1191,6 +1192,8 @@ static int do_includes(pctx_t *p, const node_t *n)
 {
     char **pats = NULL;
     size_t np = 0;
+    if (p->no_files)
+        return at_err(p, n, COFFER_EINVAL, "include: reading files is disabled here");
     int rc = get_list(p, n, "include", &pats, &np);
     for (size_t i = 0; i < np && !rc; i++) {
         char full[PATH_MAX];
@@ -1262,7 +1265,7 @@ static int walk_top(pctx_t *p, const node_t *root)
 }
 
 static int load_text(cfg_t *c, const char *name, const char *text, size_t len, const char *dir,
-                     int depth, size_t *nodes, bool *have_server)
+                     int depth, size_t *nodes, bool *have_server, bool no_files)
 {
     if (c->n_files >= CFG_MAX_FILES)
         return err_set(COFFER_ELIMIT, "more than %d config files (includes)", CFG_MAX_FILES);
@@ -1407,14 +1410,14 @@ int cfg_load(const char *path, cfg_t **out)
     return load_common(c, rc, out);
 }
 
-int cfg_load_buffer(const char *name, const char *text, size_t len, cfg_t **out)
+int cfg_load_buffer(const char *name, const char *text, size_t len, bool allow_files, cfg_t **out)
 {
     cfg_t *c = cfg_new();
     if (!c)
         return err_set(COFFER_ENOMEM, "out of memory");
     size_t nodes = 0;
     bool have_server = false;
-    int rc = load_text(c, name, text, len, ".", 0, &nodes, &have_server);
+    int rc = load_text(c, name, text, len, ".", 0, &nodes, &have_server, !allow_files);
     return load_common(c, rc, out);
 }
 

@@ -192,8 +192,9 @@ int cfg_load(const char *path, cfg_t **out);
 void cfg_free(cfg_t *c);
 
 /* Parse a config held in memory (name is used in messages; includes are resolved relative to
- * the current directory). For the fuzzer and tests. */
-int cfg_load_buffer(const char *name, const char *text, size_t len, cfg_t **out);
+ * the current directory). allow_files false: `include:` and *_file keys are errors, so text
+ * from an untrusted source (the fuzzer) cannot make the parser open files. */
+int cfg_load_buffer(const char *name, const char *text, size_t len, bool allow_files, cfg_t **out);
 
 const cfg_job_t *cfg_find_job(const cfg_t *c, const char *name);
 const cfg_repo_t *cfg_find_repo(const cfg_t *c, const char *name);
