@@ -1064,6 +1064,19 @@ static int parse_notify(pctx_t *p, const node_t *n)
     }
     if (!t->kind)
         return at_err(p, n, COFFER_EINVAL, "notification: type is required (webhook or email)");
+    /* these go into mail and HTTP headers: one line each */
+    const char *hdr[] = {t->from, t->subject, t->username};
+    for (size_t i = 0; i < 3; i++)
+        if (hdr[i] && strpbrk(hdr[i], "\r\n"))
+            return at_err(p, n, COFFER_EINVAL, "notification: from, subject and username must "
+                                               "be one line");
+    for (size_t i = 0; i < t->n_to; i++)
+        if (strpbrk(t->to[i], "\r\n,"))
+            return at_err(p, n, COFFER_EINVAL, "notification: each to: entry is one address");
+    for (size_t i = 0; i < t->n_headers; i++)
+        if (strpbrk(t->headers[i].key, "\r\n:") || strpbrk(t->headers[i].value, "\r\n"))
+            return at_err(p, n, COFFER_EINVAL, "notification: header %s must be one line",
+                          t->headers[i].key);
     if (t->kind == CFG_NOTIFY_WEBHOOK) {
         if (!t->url)
             return at_err(p, n, COFFER_EINVAL, "webhook notification: url is required");

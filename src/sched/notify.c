@@ -243,10 +243,10 @@ static int send_email(const cfg_notify_t *n, const job_result_t *r, const char *
         rc = buf_printf(&msg, "%s%s", i ? ", " : "", n->to[i]);
     if (!rc)
         rc = buf_printf(&msg,
-                        "\r\nSubject: [%s] job %s: %s\r\nMessage-ID: <%lld.%d.%s@coffer>\r\n"
+                        "\r\nSubject: %s job %s: %s\r\nMessage-ID: <%lld.%d.%s@coffer>\r\n"
                         "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
                         "X-Coffer-Job: %s\r\nX-Coffer-Status: %s\r\n\r\n%s\r\n\r\n",
-                        n->subject && *n->subject ? n->subject : "coffer", r->job, r->status,
+                        n->subject && *n->subject ? n->subject : "[coffer]", r->job, r->status,
                         (long long)now, (int)getpid(), host, r->job, r->status,
                         summary.data ? (char *)summary.data : "");
     for (size_t i = 0; i < r->n_targets && !rc; i++) {
