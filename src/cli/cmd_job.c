@@ -124,7 +124,8 @@ static int job_run_cmd(cli_t *cli, const char *path, const char *name, bool igno
     }
     job_opts_t o = {.stop = &cli_stop,
                     .quiet = cli->quiet,
-                    .repo_stats = c->server.pushgateway || c->server.textfile_dir};
+                    .repo_stats =
+                        c->server.repo_stats && (c->server.pushgateway || c->server.textfile_dir)};
     job_result_t r;
     if ((rc = job_run(c, j, &o, &r))) {
         cfg_free(c);

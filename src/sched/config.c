@@ -1068,8 +1068,9 @@ static int parse_notify(pctx_t *p, const node_t *n)
     const char *hdr[] = {t->from, t->subject, t->username};
     for (size_t i = 0; i < 3; i++)
         if (hdr[i] && strpbrk(hdr[i], "\r\n"))
-            return at_err(p, n, COFFER_EINVAL, "notification: from, subject and username must "
-                                               "be one line");
+            return at_err(p, n, COFFER_EINVAL,
+                          "notification: from, subject and username must "
+                          "be one line");
     for (size_t i = 0; i < t->n_to; i++)
         if (strpbrk(t->to[i], "\r\n,"))
             return at_err(p, n, COFFER_EINVAL, "notification: each to: entry is one address");
@@ -1106,7 +1107,8 @@ static int parse_notify(pctx_t *p, const node_t *n)
 static int parse_server(pctx_t *p, const node_t *n)
 {
     static const char *const keys[] = {
-        "listen", "pushgateway", "textfile_dir", "state_file", "max_concurrent", "missed", NULL};
+        "listen",         "pushgateway", "textfile_dir",     "state_file",
+        "max_concurrent", "missed",      "repository_stats", NULL};
     int rc = check_map(p, n, "server", keys);
     if (rc)
         return rc;
@@ -1128,6 +1130,8 @@ static int parse_server(pctx_t *p, const node_t *n)
             rc = get_nonempty(p, v, "state_file", &s->state_file);
         } else if (!strcmp(key, "max_concurrent")) {
             rc = get_int(p, v, "max_concurrent", 1, 64, &s->max_concurrent);
+        } else if (!strcmp(key, "repository_stats")) {
+            rc = get_bool(p, v, "repository_stats", &s->repo_stats);
         } else {
             char *m = NULL;
             if (!(rc = get_str(p, v, "missed", &m))) {
@@ -1407,8 +1411,10 @@ static int load_common(cfg_t *c, int rc, cfg_t **out)
 static cfg_t *cfg_new(void)
 {
     cfg_t *c = calloc(1, sizeof *c);
-    if (c)
+    if (c) {
         c->server.run_missed = true;
+        c->server.repo_stats = true;
+    }
     return c;
 }
 
@@ -1802,7 +1808,8 @@ int cfg_print(const cfg_t *c, buf_t *o)
     if (!rc)
         rc = pr_str(o, "  ", "state_file", s->state_file);
     if (!rc)
-        rc = buf_printf(o, "  max_concurrent: %d\n  missed: %s\n", s->max_concurrent,
-                        s->run_missed ? "run-once" : "skip");
+        rc = buf_printf(o, "  max_concurrent: %d\n  missed: %s\n  repository_stats: %s\n",
+                        s->max_concurrent, s->run_missed ? "run-once" : "skip",
+                        s->repo_stats ? "true" : "false");
     return rc;
 }

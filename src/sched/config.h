@@ -169,6 +169,7 @@ typedef struct cfg_server {
     char *state_file;   /* daemon state (last runs) or NULL */
     int max_concurrent; /* jobs at once, default 1 */
     bool run_missed;    /* missed: run-once (true, default) or skip */
+    bool repo_stats;    /* repository_stats: measure repositories after runs (default true) */
 } cfg_server_t;
 
 typedef struct cfg {

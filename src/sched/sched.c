@@ -350,8 +350,10 @@ static void *run_thread(void *arg)
     if (run->is_copy) {
         run_copy(d, c, &c->copies[run->index], &run->result);
     } else {
-        job_opts_t jo = {
-            .exe = d->o->exe, .stop = d->o->stop, .quiet = d->o->quiet, .repo_stats = true};
+        job_opts_t jo = {.exe = d->o->exe,
+                         .stop = d->o->stop,
+                         .quiet = d->o->quiet,
+                         .repo_stats = c->server.repo_stats};
         if (job_run(c, &c->jobs[run->index], &jo, &run->result)) {
             log_error("job %s could not run: %s", run->name, err_msg());
             run->result.exit_code = 1;
