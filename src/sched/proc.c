@@ -190,23 +190,25 @@ int proc_run(const proc_opts_t *o, proc_result_t *res)
     bool out_open = true, err_open = true;
     int64_t start = time_monotonic_ns();
     int64_t deadline = o->timeout_s > 0 ? start + (int64_t)o->timeout_s * 1000000000 : 0;
-    int64_t kill_at = 0;
+    int64_t kill_at = 0, reaped_at = 0;
     int status = 0;
     bool reaped = false;
-    while (out_open || err_open || !reaped) {
+    for (;;) {
+        if (!reaped && waitpid(pid, &status, WNOHANG) == pid) {
+            reaped = true;
+            reaped_at = time_monotonic_ns();
+        }
+        /* done when the child is gone and its output drained; a grandchild that keeps the
+         * pipes open (a daemon started by a hook) gets 2 s, then it is no longer read */
+        if (reaped && ((!out_open && !err_open) || time_monotonic_ns() - reaped_at > 2000000000LL))
+            break;
         if (!out_open && !err_open) {
-            /* pipes closed (or handed to a daemonised grandchild): wait for the child */
-            pid_t w = waitpid(pid, &status, WNOHANG);
-            if (w == pid) {
-                reaped = true;
-                break;
-            }
-            struct timespec ts = {0, 100000000};
+            struct timespec ts = {0, 50000000};
             nanosleep(&ts, NULL);
         } else {
             struct pollfd fds[2] = {{out_open ? po[0] : -1, POLLIN, 0},
                                     {err_open ? pe[0] : -1, POLLIN, 0}};
-            int pr = poll(fds, 2, 200);
+            int pr = poll(fds, 2, reaped ? 50 : 200);
             if (pr > 0) {
                 if (fds[0].revents)
                     take(po[0], &res->out, false, &out_open);
@@ -214,6 +216,8 @@ int proc_run(const proc_opts_t *o, proc_result_t *res)
                     take(pe[0], &res->err, o->passthrough_stderr, &err_open);
             }
         }
+        if (reaped)
+            continue;
         int64_t now = time_monotonic_ns();
         if (deadline && !res->timed_out && now >= deadline) {
             res->timed_out = true;
@@ -229,9 +233,6 @@ int proc_run(const proc_opts_t *o, proc_result_t *res)
             kill_at = 0;
         }
     }
-    if (!reaped)
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-            ;
     res->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 out:
     for (int i = 0; i < 2; i++) {

@@ -50,8 +50,10 @@ typedef struct proc_result {
 void proc_result_init(proc_result_t *r);
 void proc_result_release(proc_result_t *r);
 
-/* Run to completion. Returns 0 when the child ran (whatever its exit code: see *res), or an
- * error when it could not be started (COFFER_EIO/ENOMEM). res must be initialised. */
+/* Run to completion: until the child exits and its output is drained (a grandchild that keeps
+ * the pipes open, e.g. a daemon a hook started, is given 2 s, then no longer read). Returns 0
+ * when the child ran (whatever its exit code: see *res), or an error when it could not be
+ * started (COFFER_EIO/ENOMEM). res must be initialised. */
 int proc_run(const proc_opts_t *o, proc_result_t *res);
 
 #endif
