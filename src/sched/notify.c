@@ -225,6 +225,36 @@ static int send_webhook(const cfg_notify_t *n, const char *body)
     return rc;
 }
 
+/* Quoted-printable (RFC 2045) of text with '\n' line ends, appended to out with CRLF. */
+static int qp_encode(const char *in, size_t n, buf_t *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int col = 0, rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        if (ch == '\n') {
+            rc = buf_append(out, "\r\n", 2);
+            col = 0;
+            continue;
+        }
+        bool last = i + 1 == n || in[i + 1] == '\n';
+        bool plain = (ch >= 33 && ch <= 126 && ch != '=') || ((ch == ' ' || ch == '\t') && !last);
+        int need = plain ? 1 : 3;
+        if (col + need > 75) {
+            rc = buf_append(out, "=\r\n", 3);
+            col = 0;
+        }
+        if (!rc && plain) {
+            rc = buf_append(out, &in[i], 1);
+        } else if (!rc) {
+            char e[3] = {'=', hex[ch >> 4], hex[ch & 15]};
+            rc = buf_append(out, e, 3);
+        }
+        col += need;
+    }
+    return rc;
+}
+
 static int send_email(const cfg_notify_t *n, const job_result_t *r, const char *body)
 {
     buf_t msg, summary;
@@ -245,21 +275,30 @@ static int send_email(const cfg_notify_t *n, const job_result_t *r, const char *
         rc = buf_printf(&msg,
                         "\r\nSubject: %s job %s: %s\r\nMessage-ID: <%lld.%d.%s@coffer>\r\n"
                         "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                        "X-Coffer-Job: %s\r\nX-Coffer-Status: %s\r\n\r\n%s\r\n\r\n",
+                        "Content-Transfer-Encoding: quoted-printable\r\n"
+                        "X-Coffer-Job: %s\r\nX-Coffer-Status: %s\r\n\r\n",
                         n->subject && *n->subject ? n->subject : "[coffer]", r->job, r->status,
-                        (long long)now, (int)getpid(), host, r->job, r->status,
-                        summary.data ? (char *)summary.data : "");
+                        (long long)now, (int)getpid(), host, r->job, r->status);
+    buf_t text;
+    buf_init(&text);
+    if (!rc)
+        rc = buf_printf(&text, "%s\n\n", summary.data ? (char *)summary.data : "");
     for (size_t i = 0; i < r->n_targets && !rc; i++) {
         const job_target_result_t *t = &r->targets[i];
-        rc = buf_printf(&msg,
+        rc = buf_printf(&text,
                         "repository %s: exit %d, status %s, snapshot %s, %llu bytes "
-                        "added, %.1f s%s%s\r\n",
+                        "added, %.1f s%s%s\n",
                         t->repo, t->exit_code, t->status[0] ? t->status : "none",
                         t->snapshot[0] ? t->snapshot : "-", (unsigned long long)t->bytes_added,
-                        t->duration_s, t->error ? "\r\n  error: " : "", t->error ? t->error : "");
+                        t->duration_s, t->error ? "\n  error: " : "", t->error ? t->error : "");
     }
     if (!rc)
-        rc = buf_printf(&msg, "\r\n-- \r\nJSON: %s\r\n", body);
+        rc = buf_printf(&text, "\n-- \nJSON: %s\n", body);
+    /* SMTP lines end at 998 characters: quoted-printable keeps every line short and any
+     * byte (UTF-8 in a file name) intact */
+    if (!rc)
+        rc = qp_encode((const char *)text.data, text.len, &msg);
+    buf_release(&text);
     if (rc) {
         buf_release(&msg);
         buf_release(&summary);

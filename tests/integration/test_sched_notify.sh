@@ -142,4 +142,15 @@ assert len([r for r in reqs if r["path"] == "/status/500"]) == 3, "jobs: filter 
 PY
 ls "$WORK"/maildir/new/* >/dev/null 2>&1 || fail "no mail for the failed run"
 grep -q "^Subject: \[backup\] job bad: failed" "$WORK"/maildir/new/* || fail "failed-run mail subject"
+$PY - "$WORK"/maildir/new/* <<'PY'
+import email, json, sys
+for path in sys.argv[1:]:
+    m = email.message_from_binary_file(open(path, "rb"))
+    raw = open(path, "rb").read().split(b"\n")
+    assert max(len(l) for l in raw) <= 998, "an SMTP line is too long"
+    body = m.get_payload(decode=True).decode()
+    assert "repository r: exit 1, status failed" in body, body
+    j = json.loads(body.split("JSON: ", 1)[1])
+    assert j["job"] == "bad" and "exited with status 4" in j["error"], j
+PY
 echo "all notification tests passed"
