@@ -484,7 +484,8 @@ static int get_name(pctx_t *p, const node_t *n, const char *what, char **out)
 
 static int parse_repo(pctx_t *p, const node_t *knode, const node_t *n)
 {
-    static const char *const keys[] = {"url", "password", "password_file", "env", NULL};
+    static const char *const keys[] = {"url", "password", "password_file", "env", "options",
+                                       NULL};
     const char *name = (const char *)knode->data.scalar.value;
     char where[160];
     snprintf(where, sizeof where, "repository \"%.100s\"", name);
@@ -513,6 +514,8 @@ static int parse_repo(pctx_t *p, const node_t *knode, const node_t *n)
             rc = get_nonempty(p, (pwf = v), "password_file", &r->password_file);
         else if (!strcmp(key, "env"))
             rc = get_kv_map(p, v, "env", true, true, &r->env, &r->n_env);
+        else if (!strcmp(key, "options"))
+            rc = get_kv_map(p, v, "options", false, false, &r->options, &r->n_options);
         if (rc)
             return rc;
     }
@@ -646,7 +649,7 @@ static int parse_hooks(pctx_t *p, const node_t *n, cfg_job_t *j)
 
 static int parse_limits(pctx_t *p, const node_t *n, cfg_limits_t *l)
 {
-    static const char *const keys[] = {"nice", "ionice", "threads", NULL};
+    static const char *const keys[] = {"nice", "ionice", "threads", "upload", "download", NULL};
     int rc = check_map(p, n, "limits", keys);
     if (rc)
         return rc;
@@ -657,6 +660,10 @@ static int parse_limits(pctx_t *p, const node_t *n, cfg_limits_t *l)
             l->has_nice = true;
         } else if (!strcmp(key, "threads")) {
             rc = get_int(p, v, "threads", 1, 256, &l->threads);
+        } else if (!strcmp(key, "upload")) {
+            rc = get_int(p, v, "upload (KiB/s)", 1, 1 << 30, &l->upload_kib);
+        } else if (!strcmp(key, "download")) {
+            rc = get_int(p, v, "download (KiB/s)", 1, 1 << 30, &l->download_kib);
         } else {
             char *s = NULL;
             if ((rc = get_str(p, v, "ionice", &s)))
@@ -1507,6 +1514,7 @@ void cfg_free(cfg_t *c)
         wipe(r->password);
         free(r->password_file);
         free_kv(r->env, r->n_env);
+        free_kv(r->options, r->n_options);
     }
     free(c->repos);
     for (size_t i = 0; i < c->n_jobs; i++) {
@@ -1675,6 +1683,8 @@ int cfg_print(const cfg_t *c, buf_t *o)
                                   : buf_append_str(o, "    password: \"***\"\n");
         if (!rc)
             rc = pr_kv(o, "    ", "env", r->env, r->n_env);
+        if (!rc && r->n_options)
+            rc = pr_kv(o, "    ", "options", r->options, r->n_options);
     }
     if (!rc && c->n_jobs)
         rc = buf_append_str(o, "jobs:\n");

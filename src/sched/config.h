@@ -48,6 +48,8 @@ typedef struct cfg_repo {
     char *password_file; /* as written (shown by cfg_print), or NULL */
     cfg_kv_t *env;       /* extra environment for coffer children (credentials) */
     size_t n_env;
+    cfg_kv_t *options; /* storage options, passed as -o KEY=VALUE (not secret) */
+    size_t n_options;
     cfg_loc_t loc;
 } cfg_repo_t;
 
@@ -88,6 +90,8 @@ typedef struct cfg_limits {
     int ionice_class; /* enum cfg_ionice */
     int ionice_level; /* 0..7 */
     int threads;      /* 0 = default */
+    int upload_kib;   /* KiB/s to the repository (-o limit-upload), 0 = unlimited */
+    int download_kib; /* KiB/s from the repository (-o limit-download), 0 = unlimited */
 } cfg_limits_t;
 
 typedef struct cfg_job {

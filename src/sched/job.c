@@ -237,13 +237,40 @@ static int add_options(strvec_t *a, const cfg_job_t *j)
     return rc;
 }
 
-/* argv for the backup of job j into repository url. */
-static int backup_args(const cfg_job_t *j, const char *url, strvec_t *a)
+/* "coffer -r URL [-o KEY=VALUE]... --json": the repository's storage options and the job's
+ * bandwidth limits (lim may be NULL) as global options. */
+static int repo_prefix(strvec_t *a, const cfg_repo_t *repo, const cfg_limits_t *lim)
 {
-    int rc = 0;
-    const char *pre[] = {"coffer", "-r", url, "--json"};
-    for (size_t i = 0; i < 4 && !rc; i++)
-        rc = sv_push(a, pre[i]);
+    int rc = sv_push(a, "coffer");
+    if (!rc && !(rc = sv_push(a, "-r")))
+        rc = sv_push(a, repo->url);
+    for (size_t i = 0; i < repo->n_options && !rc; i++) {
+        char *kv = NULL;
+        if (asprintf(&kv, "%s=%s", repo->options[i].key, repo->options[i].value) < 0)
+            return err_set(COFFER_ENOMEM, "out of memory");
+        if (!(rc = sv_push(a, "-o")))
+            rc = sv_pushf(a, "", kv);
+        free(kv);
+    }
+    const int lims[2] = {lim ? lim->upload_kib : 0, lim ? lim->download_kib : 0};
+    const char *names[2] = {"limit-upload=", "limit-download="};
+    for (int i = 0; i < 2 && !rc; i++) {
+        if (!lims[i])
+            continue;
+        char v[32];
+        snprintf(v, sizeof v, "%d", lims[i]);
+        if (!(rc = sv_push(a, "-o")))
+            rc = sv_pushf(a, names[i], v);
+    }
+    if (!rc)
+        rc = sv_push(a, "--json");
+    return rc;
+}
+
+/* argv for the backup of job j into repository repo. */
+static int backup_args(const cfg_job_t *j, const cfg_repo_t *repo, strvec_t *a)
+{
+    int rc = repo_prefix(a, repo, &j->limits);
     if (rc)
         return rc;
     if (!strcmp(j->type, "k8s")) {
@@ -274,12 +301,13 @@ static int backup_args(const cfg_job_t *j, const char *url, strvec_t *a)
     return rc;
 }
 
-static int forget_args(const cfg_job_t *j, const cfg_retention_t *ret, const char *url, strvec_t *a)
+static int forget_args(const cfg_job_t *j, const cfg_retention_t *ret, const cfg_repo_t *repo,
+                       strvec_t *a)
 {
-    const char *pre[] = {"coffer", "-r", url, "--json", "forget", "--job", j->name};
-    int rc = 0;
-    for (size_t i = 0; i < 7 && !rc; i++)
-        rc = sv_push(a, pre[i]);
+    const char *post[] = {"forget", "--job", j->name};
+    int rc = repo_prefix(a, repo, &j->limits);
+    for (size_t i = 0; i < 3 && !rc; i++)
+        rc = sv_push(a, post[i]);
     const char *flags[] = {"--keep-last",   "--keep-hourly",  "--keep-daily",
                            "--keep-weekly", "--keep-monthly", "--keep-yearly"};
     const int vals[] = {ret->keep_last,   ret->keep_hourly,  ret->keep_daily,
@@ -360,7 +388,7 @@ static int run_target(const cfg_t *c, const cfg_job_t *j, const cfg_target_t *tg
     size_t n_env = 0;
     proc_result_t pr;
     proc_result_init(&pr);
-    int rc = backup_args(j, repo->url, &a);
+    int rc = backup_args(j, repo, &a);
     if (!rc)
         rc = child_env(j, repo, true, &env, &n_env);
     if (rc)
@@ -390,7 +418,7 @@ static int run_target(const cfg_t *c, const cfg_job_t *j, const cfg_target_t *tg
         sv_free(&a);
         free(env);
         env = NULL;
-        if ((rc = forget_args(j, ret, repo->url, &a)) ||
+        if ((rc = forget_args(j, ret, repo, &a)) ||
             (rc = child_env(j, repo, false, &env, &n_env)))
             goto out;
         po.argv = a.v;
@@ -410,8 +438,10 @@ static int run_target(const cfg_t *c, const cfg_job_t *j, const cfg_target_t *tg
         }
     }
     if (o->repo_stats && !(o->stop && *o->stop)) {
-        const char *sa[] = {"coffer", "-r", repo->url, "--json", "stats", NULL};
-        po.argv = (char *const *)sa;
+        sv_free(&a);
+        if ((rc = repo_prefix(&a, repo, NULL)) || (rc = sv_push(&a, "stats")))
+            goto out;
+        po.argv = a.v;
         proc_result_release(&pr);
         proc_result_init(&pr);
         if (!proc_run(&po, &pr) && pr.exit_code == 0) {

@@ -317,7 +317,32 @@ static void run_copy(daemon_t *d, const cfg_t *c, const cfg_copy_t *k, job_resul
         for (size_t i = 0; i < to->n_env; i++)
             env[n++] = (proc_env_t){to->env[i].key, to->env[i].value};
     }
-    const char *argv[] = {"coffer", "-r", from->url, "--json", "copy", "--to", to->url, NULL};
+    /* the source's storage options as -o, the target's as --to-option */
+    size_t na = 0, cap = 8 + 2 * (from->n_options + to->n_options);
+    char **argv = rc ? NULL : calloc(cap, sizeof *argv);
+    char **kvs = rc ? NULL : calloc(from->n_options + to->n_options + 1, sizeof *kvs);
+    size_t nkv = 0;
+    if (!rc && (!argv || !kvs))
+        rc = err_set(COFFER_ENOMEM, "out of memory");
+    if (!rc) {
+        argv[na++] = "coffer";
+        argv[na++] = "-r";
+        argv[na++] = from->url;
+        for (size_t i = 0; i < from->n_options + to->n_options && !rc; i++) {
+            const cfg_kv_t *kv = i < from->n_options ? &from->options[i]
+                                                     : &to->options[i - from->n_options];
+            if (asprintf(&kvs[nkv], "%s=%s", kv->key, kv->value) < 0) {
+                rc = err_set(COFFER_ENOMEM, "out of memory");
+                break;
+            }
+            argv[na++] = i < from->n_options ? "-o" : "--to-option";
+            argv[na++] = kvs[nkv++];
+        }
+        argv[na++] = "--json";
+        argv[na++] = "copy";
+        argv[na++] = "--to";
+        argv[na++] = to->url;
+    }
     proc_opts_t po = {.path = d->o->exe ? d->o->exe : "/proc/self/exe",
                       .argv = (char *const *)argv,
                       .env = env,
@@ -335,6 +360,10 @@ static void run_copy(daemon_t *d, const cfg_t *c, const cfg_copy_t *k, job_resul
             r->error = NULL;
     }
     free(env);
+    for (size_t i = 0; i < nkv; i++)
+        free(kvs[i]);
+    free(kvs);
+    free(argv);
     proc_result_release(&pr);
     r->end_ns = time_now_ns();
     r->duration_s = (double)(time_monotonic_ns() - m0) / 1e9;

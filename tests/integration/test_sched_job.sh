@@ -206,4 +206,19 @@ assert_exit 2 "$COFFER" job run
 assert_exit 2 "$COFFER" job frobnicate --config "$WORK/coffer.yaml"
 "$COFFER" config check --config "$WORK/none.yaml" 2>"$WORK/err" && fail "missing config accepted"
 grep -q "cannot read config file" "$WORK/err" || fail "missing config message: $(cat "$WORK/err")"
+step "storage options and bandwidth limits reach the children as -o"
+cat >"$WORK/opts.yaml" <<EOF
+repositories:
+  a: {url: "$A", password_file: $WORK/pw, options: {limit-download: "100000"}}
+  bad: {url: "$A", password_file: $WORK/pw, options: {local.nope: "1"}}
+jobs:
+  - {name: limited, type: files, paths: ["$WORK/data"], repositories: [a], limits: {upload: 50000}}
+  - {name: badopt, type: files, paths: ["$WORK/data"], repositories: [bad]}
+EOF
+"$COFFER" job run limited --config "$WORK/opts.yaml" >/dev/null 2>"$WORK/err" || fail "job with options: $(cat "$WORK/err")"
+rc=0
+"$COFFER" job run badopt --config "$WORK/opts.yaml" >/dev/null 2>"$WORK/err" || rc=$?
+assert_eq "$rc" 1 "exit of a job whose repository has an unknown option"
+grep -q "local.nope" "$WORK/err" || fail "the unknown option is not named: $(cat "$WORK/err")"
+"$COFFER" config check --config "$WORK/opts.yaml" | grep -q 'limit-download' || fail "config check does not show the options"
 echo "all job tests passed"
