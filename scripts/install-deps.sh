@@ -24,7 +24,8 @@ bench_pkgs=(restic borgbackup linux-source-6.1 postgresql-15 time hyperfine)
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
 test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_sched[@]}") ;;
-bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_sched[@]}" "${bench_pkgs[@]}") ;;
+bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_sched[@]}"
+    "${bench_pkgs[@]}") ;;
 -h | --help)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 0

@@ -10,6 +10,7 @@
 #include "common/timefmt.h"
 #include "crypto/crypto.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,12 +70,12 @@ static int read_secret_file(const char *path, const char *what, char **out)
     return *out ? 0 : err_set(COFFER_ENOMEM, "out of memory");
 }
 
-static int prompt_tty(const char *prompt, char **out)
+static int prompt_tty(const char *env, const char *env_file, const char *prompt, char **out)
 {
     int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
     if (fd < 0)
-        return err_set(COFFER_EINVAL, "no password given: set COFFER_PASSWORD or "
-                                      "COFFER_PASSWORD_FILE (no terminal to ask on)");
+        return err_set(COFFER_EINVAL, "no password given: set %s or %s (no terminal to ask on)",
+                       env, env_file);
     struct termios old, quiet;
     bool restore = tcgetattr(fd, &old) == 0;
     if (restore) {
@@ -98,8 +100,8 @@ static int prompt_tty(const char *prompt, char **out)
     return *out ? 0 : err_set(COFFER_ENOMEM, "out of memory");
 }
 
-static int get_secret(const char *env, const char *env_file, const char *prompt, bool confirm,
-                      char **out)
+int cli_get_secret(const char *env, const char *env_file, const char *prompt, bool confirm,
+                   char **out)
 {
     const char *p = getenv(env);
     if (p) {
@@ -110,12 +112,12 @@ static int get_secret(const char *env, const char *env_file, const char *prompt,
     if (f && *f)
         return read_secret_file(f, "the password", out);
     char *a = NULL, *b = NULL;
-    int rc = prompt_tty(prompt, &a);
+    int rc = prompt_tty(env, env_file, prompt, &a);
     if (rc || !confirm) {
         *out = a;
         return rc;
     }
-    if ((rc = prompt_tty("enter it again: ", &b))) {
+    if ((rc = prompt_tty(env, env_file, "enter it again: ", &b))) {
         cli_free_password(a);
         return rc;
     }
@@ -131,8 +133,8 @@ static int get_secret(const char *env, const char *env_file, const char *prompt,
 
 int cli_get_password(const char *prompt, bool confirm, char **out)
 {
-    int rc = get_secret("COFFER_PASSWORD", "COFFER_PASSWORD_FILE",
-                        prompt ? prompt : "repository password: ", confirm, out);
+    int rc = cli_get_secret("COFFER_PASSWORD", "COFFER_PASSWORD_FILE",
+                            prompt ? prompt : "repository password: ", confirm, out);
     if (!rc && !**out) {
         cli_free_password(*out);
         *out = NULL;
@@ -143,8 +145,8 @@ int cli_get_password(const char *prompt, bool confirm, char **out)
 
 int cli_get_new_password(char **out)
 {
-    int rc =
-        get_secret("COFFER_NEW_PASSWORD", "COFFER_NEW_PASSWORD_FILE", "new password: ", true, out);
+    int rc = cli_get_secret("COFFER_NEW_PASSWORD", "COFFER_NEW_PASSWORD_FILE",
+                            "new password: ", true, out);
     if (!rc && !**out) {
         cli_free_password(*out);
         *out = NULL;
@@ -170,9 +172,16 @@ int cli_open_repo(cli_t *cli, repo_t **out)
     int rc = cli_get_password(NULL, false, &pw);
     if (rc)
         return rc;
-    rc = repo_open(cli->repo, pw, out);
+    storage_opts_t so = cli_storage_opts(cli);
+    rc = repo_open_opts(cli->repo, &so, pw, out);
     cli_free_password(pw);
     return rc;
+}
+
+storage_opts_t cli_storage_opts(const cli_t *cli)
+{
+    storage_opts_t so = {.kv = cli->opts, .n = (size_t)cli->n_opts};
+    return so;
 }
 
 int cli_exit_code(int rc)
@@ -382,8 +391,61 @@ bool cli_snap_matches(const snapshot_t *s, const snap_filter_t *f)
     return true;
 }
 
+typedef struct id_match {
+    const char *prefix;
+    size_t len, n;
+    uint8_t id[32];
+} id_match_t;
+
+static int match_name(void *ud, const char *name, const storage_stat_t *st)
+{
+    (void)st;
+    id_match_t *m = ud;
+    const char *base = strrchr(name, '/');
+    base = base ? base + 1 : name;
+    if (strlen(base) == 64 && strncasecmp(base, m->prefix, m->len) == 0 &&
+        hex_decode(base, m->id, 32) == 0)
+        m->n++;
+    return 0;
+}
+
+static bool is_hex(const char *s)
+{
+    for (; *s; s++)
+        if (!isxdigit((unsigned char)*s))
+            return false;
+    return true;
+}
+
 int cli_find_snapshot(repo_t *r, const char *spec, const snap_filter_t *f, snapshot_t *out)
 {
+    /* An id (prefix) is found from the object names alone: one listing of names, then one
+     * snapshot read, instead of reading and decrypting every snapshot. */
+    size_t len = strlen(spec);
+    if (len >= 4 && len <= 64 && is_hex(spec)) {
+        id_match_t m = {.prefix = spec, .len = len};
+        int rc = storage_list(repo_storage(r), "snapshots/", match_name, &m);
+        if (rc)
+            return rc;
+        if (m.n > 1)
+            return err_set(COFFER_EINVAL, "snapshot prefix \"%s\" is ambiguous: give more digits",
+                           spec);
+        if (m.n == 0)
+            return err_set(COFFER_ENOENT,
+                           "no snapshot with id \"%s\": `coffer snapshots` lists them", spec);
+        snapshot_t s;
+        if ((rc = repo_load_snapshot(r, m.id, &s)))
+            return rc;
+        if (!cli_snap_matches(&s, f)) {
+            snapshot_release(&s);
+            return err_set(COFFER_ENOENT,
+                           "snapshot %s does not match the --host/--tag/--path "
+                           "filter given",
+                           spec);
+        }
+        *out = s;
+        return 0;
+    }
     snapshot_t *all = NULL;
     size_t n = 0, k = 0, idx;
     int rc = repo_list_snapshots(r, &all, &n, NULL);
@@ -431,6 +493,10 @@ json_t *cli_snapshot_json(const snapshot_t *s)
     if (s->has_parent) {
         hex_encode(s->parent, 32, hex);
         json_object_set_new(o, "parent", json_string(hex));
+    }
+    if (s->has_original) {
+        hex_encode(s->original, 32, hex);
+        json_object_set_new(o, "original", json_string(hex));
     }
     json_t *sum = json_pack(
         "{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:I}", "files_new", (json_int_t)s->summary.files_new,

@@ -29,11 +29,15 @@
 #define EXIT_PASSWORD 12
 #define EXIT_INTERRUPTED 130
 
+#define CLI_MAX_OPTS 64
+
 typedef struct cli {
-    const char *repo; /* -r/--repo or COFFER_REPOSITORY */
-    bool json;        /* --json: machine-readable lines on stdout */
-    bool quiet;       /* -q: no progress, no informational output */
-    int verbose;      /* -v */
+    const char *repo;               /* -r/--repo or COFFER_REPOSITORY */
+    const char *opts[CLI_MAX_OPTS]; /* -o/--option KEY=VALUE, borrowed from argv */
+    int n_opts;
+    bool json;   /* --json: machine-readable lines on stdout */
+    bool quiet;  /* -q: no progress, no informational output */
+    int verbose; /* -v */
 } cli_t;
 
 /* Set by SIGINT/SIGTERM handlers installed with cli_catch_signals. */
@@ -46,10 +50,16 @@ int cli_get_password(const char *prompt, bool confirm, char **out);
 /* A second password for `key add` / `key passwd`: COFFER_NEW_PASSWORD, COFFER_NEW_PASSWORD_FILE
  * or the terminal. */
 int cli_get_new_password(char **out);
+/* A secret from environment variable env, else the file named by env_file, else the
+ * terminal (prompt; confirm: ask twice). Caller frees with cli_free_password. */
+int cli_get_secret(const char *env, const char *env_file, const char *prompt, bool confirm,
+                   char **out);
 void cli_free_password(char *p);
 
 /* Open the repository named by cli->repo with the password (prompting when needed). */
 int cli_open_repo(cli_t *cli, repo_t **out);
+/* The -o options as storage options (borrowed from cli). */
+storage_opts_t cli_storage_opts(const cli_t *cli);
 
 /* Map a COFFER_E* code to an exit code, and print the current error (human or JSON) and
  * return that exit code. */

@@ -8,6 +8,7 @@
  * 1 when there are errors, and the usual codes when the repository cannot be opened.
  */
 #include "cli/cmds.h"
+#include "cli/location.h"
 #include "common/error.h"
 #include "repo/check.h"
 
@@ -21,12 +22,16 @@
 static void help(void)
 {
     printf("usage: coffer check [--read-data | --read-data-subset N%%|N/M] [--threads N]\n"
+           "       coffer check --location\n"
            "  (default)                check structure: key slots, index, packs present and\n"
            "                           plausible, snapshots and every tree they reach\n"
            "  --read-data              also read every pack and verify every blob\n"
            "  --read-data-subset S     read only some packs: \"10%%\" (random subset) or\n"
            "                           \"2/5\" (part 2 of 5, by pack id: 5 runs cover all)\n"
            "  --threads N              packs read in parallel (default: CPUs, at most 8)\n"
+           "  --location               probe the storage location instead (write, read,\n"
+           "                           ranged read, list, create-only, large upload,\n"
+           "                           delete, clock); needs no repository or password\n"
            "exit status: 0 no errors (warnings allowed), 1 errors found\n");
 }
 
@@ -101,13 +106,16 @@ static void print_summary(cli_t *cli, const check_report_t *rep, bool read_data)
 
 int cmd_check(cli_t *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"read-data", no_argument, 0, 'd'},     {"read-data-subset", required_argument, 0, 's'},
-        {"threads", required_argument, 0, 'T'}, {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option opts[] = {{"read-data", no_argument, 0, 'd'},
+                                         {"read-data-subset", required_argument, 0, 's'},
+                                         {"threads", required_argument, 0, 'T'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"location", no_argument, 0, 'L'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     static _Atomic uint64_t bytes, items;
     check_opts_t o = {.bytes = &bytes, .items = &items, .stop = &cli_stop};
-    bool subset = false;
+    bool subset = false, location = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -131,6 +139,9 @@ int cmd_check(cli_t *cli, int argc, char **argv)
         case 'j':
             cli->json = true;
             break;
+        case 'L':
+            location = true;
+            break;
         case 'h':
             help();
             return EXIT_OK;
@@ -144,6 +155,10 @@ int cmd_check(cli_t *cli, int argc, char **argv)
         return cli_usage("check", "give either --read-data or --read-data-subset, not both");
     if (subset)
         o.read_data = true;
+    if (location && (o.read_data || subset))
+        return cli_usage("check", "--location checks the storage, not the data: give it alone");
+    if (location)
+        return cli_fail(cli, cli_location_check(cli, false, true, false));
 
     repo_t *r = NULL;
     int rc = cli_open_repo(cli, &r);

@@ -5,6 +5,7 @@
  * pack size); the defaults are the ones doc/format.md describes.
  */
 #include "cli/cmds.h"
+#include "cli/location.h"
 #include "common/error.h"
 
 #include <getopt.h>
@@ -19,6 +20,8 @@ static void help(void)
         "  --compression N   zstd level 0-19 (0 = store raw), default 3\n"
         "  --pack-size MIB   target pack size in MiB (1-128), default 16\n"
         "  --kdf NAME        password KDF for the first key slot (default argon2id)\n"
+        "  --skip-location-check  do not probe a remote location first (see\n"
+        "                    `coffer check --location`)\n"
         "The password comes from COFFER_PASSWORD, COFFER_PASSWORD_FILE or the terminal.\n");
 }
 
@@ -27,6 +30,7 @@ int cmd_init(cli_t *cli, int argc, char **argv)
     static const struct option opts[] = {{"compression", required_argument, 0, 'c'},
                                          {"pack-size", required_argument, 0, 'p'},
                                          {"kdf", required_argument, 0, 'k'},
+                                         {"skip-location-check", no_argument, 0, 'S'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     repo_params_t params;
@@ -36,6 +40,7 @@ int cmd_init(cli_t *cli, int argc, char **argv)
     if (rc)
         return cli_fail(cli, rc);
     int c;
+    bool probe = true;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         char *end;
@@ -58,6 +63,9 @@ int cmd_init(cli_t *cli, int argc, char **argv)
                 return cli_usage("init", "--kdf is argon2id or scrypt");
             kdf.name = strcmp(optarg, "scrypt") == 0 ? "scrypt" : "argon2id";
             break;
+        case 'S':
+            probe = false;
+            break;
         case 'h':
             help();
             return EXIT_OK;
@@ -69,11 +77,16 @@ int cmd_init(cli_t *cli, int argc, char **argv)
         return cli_usage("init", "unexpected argument \"%s\"", argv[optind]);
     if (!cli->repo)
         return cli_usage("init", "no repository given: use -r/--repo or COFFER_REPOSITORY");
+    /* A remote location is probed before anything is written, so a server that lacks what
+     * coffer needs is found now, not halfway through the first backup. */
+    if (probe && (rc = cli_location_check(cli, true, false, true)))
+        return cli_fail(cli, err_ctx(rc, "not creating a repository at %s", cli->repo));
     char *pw = NULL;
     if ((rc = cli_get_password("password for the new repository: ", true, &pw)))
         return cli_fail(cli, rc);
     repo_t *r = NULL;
-    rc = repo_create(cli->repo, pw, &params, &kdf, &r);
+    storage_opts_t so = cli_storage_opts(cli);
+    rc = repo_create_opts(cli->repo, &so, pw, &params, &kdf, &r);
     cli_free_password(pw);
     if (rc)
         return cli_fail(cli, rc);

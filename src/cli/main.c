@@ -40,19 +40,23 @@ static const command_t commands[] = {
     {"config", cmd_config, "check a job configuration file"},
     {"job", cmd_job, "run, list or restore configured jobs"},
     {"run", cmd_run, "scheduler daemon: run configured jobs on their schedules"},
+    {"copy", cmd_copy, "copy snapshots into another repository"},
 };
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "coffer %s -- deduplicated, encrypted backups\n\n"
-            "usage: coffer [-r REPO] [--json] [-q] [-v] COMMAND [OPTIONS] [ARGS]\n\n"
-            "commands:\n",
-            COFFER_VERSION);
+    fprintf(
+        f,
+        "coffer %s -- deduplicated, encrypted backups\n\n"
+        "usage: coffer [-r REPO] [-o KEY=VALUE]... [--json] [-q] [-v] COMMAND [OPTIONS] [ARGS]\n\n"
+        "commands:\n",
+        COFFER_VERSION);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nglobal options:\n"
                "  -r, --repo REPO   repository location (or COFFER_REPOSITORY)\n"
+               "  -o, --option K=V  storage option, e.g. s3.region=eu-west-1 (repeatable;\n"
+               "                    see doc/storage.md)\n"
                "  --json            machine-readable output (JSON lines)\n"
                "  -q, --quiet       no progress or informational output\n"
                "  -v, --verbose     more output (repeat for debug)\n"
@@ -91,6 +95,21 @@ int main(int argc, char **argv)
             cli.repo = argv[++i];
         } else if (strncmp(a, "--repo=", 7) == 0) {
             cli.repo = a + 7;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--option") == 0 ||
+                   strncmp(a, "--option=", 9) == 0) {
+            const char *kv = a[1] == '-' && a[8] == '=' ? a + 9 : NULL;
+            if (!kv && i + 1 >= argc) {
+                fprintf(stderr, "coffer: %s needs KEY=VALUE (for example s3.region=eu-west-1)\n",
+                        a);
+                free(args);
+                return EXIT_USAGE;
+            }
+            if (cli.n_opts >= CLI_MAX_OPTS) {
+                fprintf(stderr, "coffer: more than %d storage options given\n", CLI_MAX_OPTS);
+                free(args);
+                return EXIT_USAGE;
+            }
+            cli.opts[cli.n_opts++] = kv ? kv : argv[++i];
         } else if (strcmp(a, "--json") == 0) {
             cli.json = true;
         } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {

@@ -597,8 +597,10 @@ int prune_run(repo_t *r, const prune_opts_t *o, prune_stats_t *out)
     if ((rc = sweep_ready(r, w, o, &s)))
         goto out;
 
-    /* phase 1: what do the snapshots need? */
-    if ((rc = referenced(r, false, &snaps, &ns, &trees, &blobs)))
+    /* phase 1: what do the snapshots need? The index is reloaded after the snapshots are
+     * listed: a backup that committed since the last load wrote its index segments before
+     * its snapshot, so every listed snapshot's trees are then known. */
+    if ((rc = referenced(r, true, &snaps, &ns, &trees, &blobs)))
         goto out;
     s.snapshots = ns;
     s.referenced_blobs = blobs.n;

@@ -199,6 +199,12 @@ out:
 int repo_create(const char *location, const char *password, const repo_params_t *params,
                 const keyslot_kdf_t *kdf, repo_t **out)
 {
+    return repo_create_opts(location, NULL, password, params, kdf, out);
+}
+
+int repo_create_opts(const char *location, const storage_opts_t *opts, const char *password,
+                     const repo_params_t *params, const keyslot_kdf_t *kdf, repo_t **out)
+{
     repo_t *r = calloc(1, sizeof *r);
     storage_stat_t st;
     int rc;
@@ -208,7 +214,7 @@ int repo_create(const char *location, const char *password, const repo_params_t 
         r->params = *params;
     else
         repo_params_default(&r->params);
-    if ((rc = storage_open(location, true, &r->st)))
+    if ((rc = storage_open_opts(location, true, opts, &r->st)))
         goto fail;
     rc = storage_stat(r->st, "config", &st);
     if (rc == 0) {
@@ -221,8 +227,22 @@ int repo_create(const char *location, const char *password, const repo_params_t 
     if ((rc = crypto_random(r->id, 32)) || (rc = crypto_random(r->master, 32)) ||
         (rc = setup_keys(r)) || (rc = setup_chunker(r)) || (rc = index_new(&r->index)))
         goto fail;
-    if ((rc = put_key_slot(r, password, kdf, r->key_id)) || (rc = write_config(r)))
+    if ((rc = put_key_slot(r, password, kdf, r->key_id)))
         goto fail;
+    if ((rc = write_config(r))) {
+        /* config is the commit point: without it the key slot is a stray object that the
+         * next init would add to; take it back (best effort, the error stays the config's) */
+        char name[96];
+        snprintf(name, sizeof name, "keys/%s", r->key_id);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", err_msg());
+        if (storage_remove(r->st, name) == 0)
+            err_set(rc, "%s", msg);
+        else
+            err_set(rc, "%s (the key slot %s written before it is left behind; remove it)", msg,
+                    name);
+        goto fail;
+    }
     *out = r;
     return 0;
 fail:
@@ -333,6 +353,12 @@ out:
 
 int repo_open(const char *location, const char *password, repo_t **out)
 {
+    return repo_open_opts(location, NULL, password, out);
+}
+
+int repo_open_opts(const char *location, const storage_opts_t *opts, const char *password,
+                   repo_t **out)
+{
     repo_t *r = calloc(1, sizeof *r);
     json_t *hdr = NULL;
     key_try_t *kt = NULL;
@@ -341,7 +367,7 @@ int repo_open(const char *location, const char *password, repo_t **out)
     int rc;
     if (!r)
         return err_set(COFFER_ENOMEM, "out of memory");
-    if ((rc = storage_open(location, false, &r->st)) ||
+    if ((rc = storage_open_opts(location, false, opts, &r->st)) ||
         (rc = read_config_header(r, location, &hdr)))
         goto fail;
     kt = calloc(1, sizeof *kt);

@@ -44,6 +44,11 @@ int repo_create(const char *location, const char *password, const repo_params_t 
                 const keyslot_kdf_t *kdf, repo_t **out);
 /* Open: COFFER_ENOREPO (nothing there), COFFER_EVERSION (newer format), COFFER_EPASSWORD. */
 int repo_open(const char *location, const char *password, repo_t **out);
+/* The same with storage options for the location (storage.h; NULL: none). */
+int repo_create_opts(const char *location, const storage_opts_t *opts, const char *password,
+                     const repo_params_t *params, const keyslot_kdf_t *kdf, repo_t **out);
+int repo_open_opts(const char *location, const storage_opts_t *opts, const char *password,
+                   repo_t **out);
 void repo_close(repo_t *r); /* accepts NULL */
 
 storage_t *repo_storage(repo_t *r);

@@ -134,6 +134,10 @@ int snapshot_encode(const snapshot_t *s, buf_t *out)
         hex_encode(s->parent, 32, hex);
         json_object_set_new(o, "parent", json_string(hex));
     }
+    if (s->has_original) {
+        hex_encode(s->original, 32, hex);
+        json_object_set_new(o, "original", json_string(hex));
+    }
     json_object_set_new(o, "status", json_string(s->status ? s->status : "complete"));
     json_object_set_new(sum, "files_new", json_integer((json_int_t)s->summary.files_new));
     json_object_set_new(sum, "files_changed", json_integer((json_int_t)s->summary.files_changed));
@@ -223,6 +227,7 @@ int snapshot_decode(const void *data, size_t n, const char *what, snapshot_t *s)
     const char *t = json_string_value(json_object_get(o, "time"));
     const char *tree = json_string_value(json_object_get(o, "tree"));
     const char *parent = json_string_value(json_object_get(o, "parent"));
+    const char *original = json_string_value(json_object_get(o, "original"));
     if (!t || time_parse_rfc3339(t, &s->time_ns) || !tree || hex_decode(tree, s->tree, 32)) {
         rc = COFFER_ECORRUPT;
         goto out;
@@ -233,6 +238,13 @@ int snapshot_decode(const void *data, size_t n, const char *what, snapshot_t *s)
             goto out;
         }
         s->has_parent = true;
+    }
+    if (original) {
+        if (hex_decode(original, s->original, 32)) {
+            rc = COFFER_ECORRUPT;
+            goto out;
+        }
+        s->has_original = true;
     }
     if ((rc = dup_opt(o, "host", &s->host)) || (rc = dup_opt(o, "user", &s->user)) ||
         (rc = dup_opt(o, "job", &s->job)) || (rc = dup_opt(o, "kind", &s->kind)) ||

@@ -39,6 +39,8 @@ typedef struct snapshot {
     uint8_t tree[32];
     bool has_parent;
     uint8_t parent[32];
+    bool has_original;
+    uint8_t original[32]; /* set by `coffer copy`: the id of the snapshot first copied */
     char *status; /* "complete", "partial", "failed" */
     snap_summary_t summary;
     snap_error_t *errors;

@@ -47,6 +47,8 @@ struct writer {
     uint64_t done_bytes;
     int64_t last_checkpoint;
     atomic_int failed; /* sticky error code, read without the lock */
+    char (*stale)[64]; /* sessions/<id> of dead writers whose packs this one adopted */
+    size_t n_stale;
 };
 
 /* ---- per-thread scratch ---- */
@@ -229,6 +231,75 @@ static int adopt_one(void *ud, const char *name, const storage_stat_t *st)
     return 0;
 }
 
+/* ---- other sessions: is adoption needed? ---- */
+
+typedef struct sess_scan {
+    const char *self; /* our sessions/<id> */
+    int64_t self_mtime;
+    size_t others;
+    char (*names)[64];
+    int64_t *mtimes;
+    size_t cap;
+} sess_scan_t;
+
+static int scan_session(void *ud, const char *name, const storage_stat_t *st)
+{
+    sess_scan_t *sc = ud;
+    if (strcmp(name, sc->self) == 0) {
+        sc->self_mtime = st->mtime_ns;
+        return 0;
+    }
+    if (strlen(name) >= sizeof sc->names[0])
+        return 0;
+    if (sc->others == sc->cap) {
+        size_t nc = sc->cap ? sc->cap * 2 : 8;
+        char(*nn)[64] = realloc(sc->names, nc * sizeof *nn);
+        if (nn)
+            sc->names = nn;
+        int64_t *nm = realloc(sc->mtimes, nc * sizeof *nm);
+        if (nm)
+            sc->mtimes = nm;
+        if (!nn || !nm)
+            return err_set(COFFER_ENOMEM, "out of memory");
+        sc->cap = nc;
+    }
+    snprintf(sc->names[sc->others], sizeof sc->names[0], "%s", name);
+    sc->mtimes[sc->others++] = st->mtime_ns;
+    return 0;
+}
+
+/* A writer that ends normally indexes every pack it uploaded and then removes its session
+ * object; one that crashed (or could not write its last index) leaves the object behind. So
+ * unindexed packs can only exist while another session object exists, and listing data/
+ * (one paged request per 1000 packs on object stores) is needed only then. Afterwards the
+ * dead sessions among them are remembered, to be removed once the adopted packs are indexed. */
+static int adopt_if_needed(writer_t *w, const char *self)
+{
+    storage_t *st = repo_storage(w->r);
+    sess_scan_t sc = {.self = self};
+    int rc = storage_list(st, "sessions/", scan_session, &sc);
+    if (!rc && sc.others) {
+        adopt_ctx_t ac = {.w = w};
+        rc = storage_list(st, "data/", adopt_one, &ac);
+    }
+    if (!rc && sc.others && sc.self_mtime) {
+        int64_t stale = heartbeat_stale_ns();
+        for (size_t i = 0; i < sc.others; i++) {
+            if (sc.self_mtime - sc.mtimes[i] <= stale)
+                continue; /* alive, or died too recently to tell */
+            memmove(sc.names[w->n_stale++], sc.names[i], sizeof sc.names[0]);
+        }
+        w->stale = sc.names;
+        sc.names = NULL;
+    }
+    free(sc.names);
+    free(sc.mtimes);
+    if (!rc && w->stats.packs_adopted)
+        log_info("reusing %llu pack(s) left by an interrupted backup",
+                 (unsigned long long)w->stats.packs_adopted);
+    return rc;
+}
+
 int writer_open(repo_t *r, const writer_opts_t *o, writer_t **out)
 {
     writer_t *w = calloc(1, sizeof *w);
@@ -253,14 +324,8 @@ int writer_open(repo_t *r, const writer_opts_t *o, writer_t **out)
         goto fail;
     if ((rc = repo_load_index(r)))
         goto fail;
-    if (!(o && o->no_adopt)) {
-        adopt_ctx_t ac = {.w = w};
-        if ((rc = storage_list(repo_storage(r), "data/", adopt_one, &ac)))
-            goto fail;
-        if (w->stats.packs_adopted)
-            log_info("reusing %llu pack(s) left by an interrupted backup",
-                     (unsigned long long)w->stats.packs_adopted);
-    }
+    if (!(o && o->no_adopt) && (rc = adopt_if_needed(w, name)))
+        goto fail;
     *out = w;
     return 0;
 fail:
@@ -498,7 +563,22 @@ void writer_free(writer_t *w)
 {
     if (!w)
         return;
-    heartbeat_stop(w->hb, true);
+    /* Packs uploaded since the last index segment: index them now if possible. If that
+     * fails, the session object stays behind as the sign for the next writer to adopt them. */
+    pthread_mutex_lock(&w->mu);
+    if (w->n_done && w->hb && heartbeat_check(w->hb) == 0 && checkpoint_locked(w))
+        log_warn("could not index the last uploaded packs: %s; the next backup adopts them",
+                 err_msg());
+    bool all_indexed = w->n_done == 0;
+    pthread_mutex_unlock(&w->mu);
+    heartbeat_stop(w->hb, all_indexed);
+    for (size_t i = 0; all_indexed && i < w->n_stale; i++) {
+        int rc = storage_remove(repo_storage(w->r), w->stale[i]);
+        if (rc && rc != COFFER_ENOENT)
+            log_debug("could not remove dead session %s: %s", w->stale[i], err_msg());
+        err_clear();
+    }
+    free(w->stale);
     for (int i = 0; i < 2; i++) {
         packer_release(&w->packer[i]);
         pthread_mutex_destroy(&w->pack_mu[i]);

@@ -53,7 +53,9 @@ static const struct scheme {
     {"fault", &storage_fault_driver},
 };
 
-#define SUPPORTED_LOCATIONS "/path, local:/path, mem:NAME (tests) and fault:SPEC:LOCATION (tests)"
+#define SUPPORTED_LOCATIONS                                                                        \
+    "/path, local:/path, s3://HOST[:PORT]/BUCKET[/PREFIX], s3:BUCKET[/PREFIX], "                 \
+    "sftp://USER@HOST[:PORT]/PATH, mem:NAME (tests) and fault:SPEC:LOCATION (tests)"
 
 /* Length of a URL-style scheme ("s3" in "s3://...", "local" in "local:/x"), 0 if none. */
 static size_t scheme_len(const char *loc)
@@ -135,8 +137,64 @@ static unsigned retry_base_from_env(void)
     return (unsigned)ms;
 }
 
+const char *storage_opt(const storage_opts_t *opts, const char *key)
+{
+    const char *found = NULL;
+    size_t klen = strlen(key);
+    for (size_t i = 0; opts && i < opts->n; i++) {
+        const char *kv = opts->kv[i];
+        if (kv && strncmp(kv, key, klen) == 0 && kv[klen] == '=')
+            found = kv + klen + 1;
+    }
+    return found;
+}
+
+/* Option keys the generic layer itself accepts (no driver prefix). */
+static const char *const generic_options[] = {NULL};
+
+static bool key_listed(const char *const *list, const char *key, size_t klen)
+{
+    for (size_t i = 0; list && list[i]; i++)
+        if (strlen(list[i]) == klen && memcmp(list[i], key, klen) == 0)
+            return true;
+    return false;
+}
+
+/* Every option is "key=value"; a key for this driver (or the generic layer) must be known. */
+static int options_check(const storage_driver_t *drv, const storage_opts_t *opts)
+{
+    size_t plen = strlen(drv->name);
+    for (size_t i = 0; opts && i < opts->n; i++) {
+        const char *kv = opts->kv[i];
+        const char *eq = kv ? strchr(kv, '=') : NULL;
+        if (!eq || eq == kv)
+            return err_set(COFFER_EINVAL,
+                           "storage option '%.60s' is not of the form key=value (for example "
+                           "-o s3.region=eu-west-1)",
+                           kv ? kv : "");
+        size_t klen = (size_t)(eq - kv);
+        const char *dot = memchr(kv, '.', klen);
+        bool ok;
+        if (!dot)
+            ok = key_listed(generic_options, kv, klen);
+        else if ((size_t)(dot - kv) == plen && memcmp(kv, drv->name, plen) == 0)
+            ok = key_listed(drv->options, dot + 1, klen - plen - 1);
+        else
+            ok = true; /* another driver's option: ignored here */
+        if (!ok) {
+            /* Only the key is quoted: the value may be a secret. */
+            err_set(COFFER_EINVAL,
+                    "unknown storage option '%.*s' for %s locations: see "
+                    "`coffer help options` or doc/storage.md for the known keys",
+                    (int)(klen > 60 ? 60 : klen), kv, dot ? drv->name : "all");
+            return COFFER_EINVAL;
+        }
+    }
+    return 0;
+}
+
 static int storage_new(const storage_driver_t *drv, const char *path, const char *location,
-                       bool create, storage_t **out)
+                       bool create, const storage_opts_t *opts, storage_t **out)
 {
     storage_t *s = NULL;
     int rc = 0;
@@ -149,6 +207,8 @@ static int storage_new(const storage_driver_t *drv, const char *path, const char
     }
     assert(drv->open && drv->close && drv->put && drv->get && drv->stat && drv->list &&
            drv->remove);
+    if ((rc = options_check(drv, opts)))
+        goto out;
     s = calloc(1, sizeof *s);
     if (!s || !(s->location = strdup(location))) {
         rc = err_set(COFFER_ENOMEM, "out of memory opening repository location");
@@ -157,7 +217,7 @@ static int storage_new(const storage_driver_t *drv, const char *path, const char
     s->drv = drv;
     s->features = drv == &storage_fault_driver ? wrapped_features(path) : drv->features;
     s->retry_base_ms = retry_base_from_env();
-    rc = drv->open(path, create, &s->state);
+    rc = drv->open(path, create, opts, &s->state);
     if (rc)
         goto out;
     *out = s;
@@ -170,7 +230,8 @@ out:
     return rc;
 }
 
-int storage_open_inner(const char *location, bool create, storage_t **out)
+int storage_open_inner(const char *location, bool create, const storage_opts_t *opts,
+                       storage_t **out)
 {
     const storage_driver_t *drv = NULL;
     const char *path = NULL;
@@ -178,10 +239,16 @@ int storage_open_inner(const char *location, bool create, storage_t **out)
     int rc = location_resolve(location, &drv, &path);
     if (rc)
         return rc;
-    return storage_new(drv, path, location, create, out);
+    return storage_new(drv, path, location, create, opts, out);
 }
 
 int storage_open(const char *location, bool create, storage_t **out)
+{
+    return storage_open_opts(location, create, NULL, out);
+}
+
+int storage_open_opts(const char *location, bool create, const storage_opts_t *opts,
+                      storage_t **out)
 {
     const char *spec = getenv("COFFER_FAULT");
     const storage_driver_t *drv = NULL;
@@ -195,7 +262,7 @@ int storage_open(const char *location, bool create, storage_t **out)
     if (rc)
         goto out;
     if (!spec || !spec[0] || drv == &storage_fault_driver) {
-        rc = storage_new(drv, path, location, create, out);
+        rc = storage_new(drv, path, location, create, opts, out);
         goto out;
     }
     /* Test hook: inject the faults named in COFFER_FAULT into this location. */
@@ -209,7 +276,7 @@ int storage_open(const char *location, bool create, storage_t **out)
     rc = buf_printf(&fpath, "%s:%s", spec, location);
     if (rc)
         goto out;
-    rc = storage_new(&storage_fault_driver, (const char *)fpath.data, location, create, out);
+    rc = storage_new(&storage_fault_driver, (const char *)fpath.data, location, create, opts, out);
 out:
     buf_release(&fpath);
     return rc;

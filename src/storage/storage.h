@@ -44,12 +44,29 @@ typedef struct storage_stat {
  * stop the listing (that value is returned by storage_list). */
 typedef int (*storage_list_cb)(void *ud, const char *name, const storage_stat_t *st);
 
+/* Driver options, "key=value" strings such as "s3.region=eu-west-1" (the CLI's -o). A key
+ * is "DRIVER.NAME" for one driver, or a bare NAME for the generic layer. Options for another
+ * driver than the location's are ignored (so one list can serve the two ends of a copy); an
+ * unknown key of the location's own driver or of the generic layer is COFFER_EINVAL. The
+ * strings are borrowed for the storage_open_opts call only. */
+typedef struct storage_opts {
+    const char *const *kv;
+    size_t n;
+} storage_opts_t;
+
+/* The value of option `key` (full key, e.g. "s3.region"), the last one given winning; NULL
+ * when absent or opts is NULL. The result points into opts->kv. */
+const char *storage_opt(const storage_opts_t *opts, const char *key);
+
 /* Open a location: "/path", "local:/path", "mem:NAME" (in-process, tests), and
  * "fault:SPEC:LOCATION" (fault injection wrapper over another location, tests; SPEC may be
  * empty; see storage/fault/fault.c, also applied to every location when COFFER_FAULT is set).
  * create: make the location (mkdir -p) if it does not exist; otherwise a missing location is
  * COFFER_ENOREPO. *out is owned by the caller: storage_close frees it. */
 int storage_open(const char *location, bool create, storage_t **out);
+/* storage_open with driver options (NULL: none). */
+int storage_open_opts(const char *location, bool create, const storage_opts_t *opts,
+                      storage_t **out);
 void storage_close(storage_t *s); /* accepts NULL */
 
 const char *storage_name(const storage_t *s);     /* driver name: "local", "mem", ... */

@@ -12,15 +12,20 @@
 
 #include "storage/storage.h"
 
-#define STORAGE_DRIVER_VERSION 1
+#define STORAGE_DRIVER_VERSION 2
 
 typedef struct storage_driver {
     unsigned version; /* STORAGE_DRIVER_VERSION */
     const char *name;
     unsigned features; /* STORAGE_F_* */
 
-    /* path: the location with the scheme prefix removed. *out_state is driver-owned. */
-    int (*open)(const char *path, bool create, void **out_state);
+    /* Option keys this driver accepts, without the "NAME." prefix; NULL-terminated; NULL when
+     * it takes none. storage.c rejects other keys with the driver's prefix. */
+    const char *const *options;
+
+    /* path: the location with the scheme prefix removed; opts: all options given (look
+     * values up with storage_opt, full keys); may be NULL. *out_state is driver-owned. */
+    int (*open)(const char *path, bool create, const storage_opts_t *opts, void **out_state);
     void (*close)(void *state);
     int (*put)(void *state, const char *name, const void *data, size_t len,
                const storage_put_opts_t *opts, bool *transient);
@@ -46,7 +51,8 @@ extern const storage_driver_t storage_local_driver;
 extern const storage_driver_t storage_mem_driver;
 extern const storage_driver_t storage_fault_driver;
 
-/* Used by the fault driver to open its inner location. */
-int storage_open_inner(const char *location, bool create, storage_t **out);
+/* Used by the fault driver to open its inner location (with the same options). */
+int storage_open_inner(const char *location, bool create, const storage_opts_t *opts,
+                       storage_t **out);
 
 #endif

@@ -103,6 +103,18 @@ c backup --stdin-from-command --name x -- /nonexistent/program >/dev/null 2>nopr
 assert_eq "$rc" 1 "exit status for a missing program"
 grep -q "nonexistent" noprog.err || fail "missing program not named"
 
+step "a dump program never sees the repository passwords"
+c backup -q --stdin-from-command --name env.txt -- sh -c 'echo "n=$(env | grep -c "^COFFER_.*PASSWORD" || true)"'
+assert_eq "$(c dump latest /env.txt)" "n=0" "password variables seen by the program"
+
+step "an init whose config cannot be written leaves no key slot behind"
+rc=0
+COFFER_FAULT=fail-put=2 "$COFFER" -r "$WORK/half" init >half.err 2>&1 || rc=$?
+assert_eq "$rc" 1 "exit status of an init whose config write fails"
+[ -z "$(find "$WORK/half" -type f 2>/dev/null)" ] || fail "init left objects behind: $(find "$WORK/half" -type f)"
+"$COFFER" -q -r "$WORK/half" init || fail "init after a failed init"
+assert_eq "$(find "$WORK/half/keys" -type f | wc -l)" 1 "key slots after a failed then a good init"
+
 step "the repository is still sound"
 c check >/dev/null 2>&1 || fail "check after the bad-input tests"
 echo "bad input ok"

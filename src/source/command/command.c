@@ -20,6 +20,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #define STREAM_BUF (8u << 20)
 
 typedef struct sctx {
@@ -162,6 +164,18 @@ out:
     return rc;
 }
 
+/* Variables that carry repository passwords: never passed to the program. */
+static bool secret_var(const char *kv)
+{
+    static const char *const hide[] = {
+        "COFFER_PASSWORD=",          "COFFER_PASSWORD_FILE=", "COFFER_NEW_PASSWORD=",
+        "COFFER_NEW_PASSWORD_FILE=", "COFFER_TO_PASSWORD=",   "COFFER_TO_PASSWORD_FILE="};
+    for (size_t i = 0; i < sizeof hide / sizeof hide[0]; i++)
+        if (strncmp(kv, hide[i], strlen(hide[i])) == 0)
+            return true;
+    return false;
+}
+
 int command_backup(repo_t *r, writer_t *w, const command_opts_t *o, snapshot_t *snap,
                    command_result_t *out_res)
 {
@@ -169,10 +183,24 @@ int command_backup(repo_t *r, writer_t *w, const command_opts_t *o, snapshot_t *
     int rc;
     if (!o->argv || !o->argv[0])
         return err_set(COFFER_EINVAL, "no command given after --");
-    if (pipe2(pfd, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0)
+    /* The program gets our environment (its own secrets come that way) without the repository
+     * passwords; built before fork, since the child of a threaded process may not allocate. */
+    size_t n_env = 0;
+    while (environ[n_env])
+        n_env++;
+    char **envp = calloc(n_env + 1, sizeof *envp);
+    if (!envp)
+        return err_set(COFFER_ENOMEM, "out of memory");
+    for (size_t i = 0, k = 0; i < n_env; i++)
+        if (!secret_var(environ[i]))
+            envp[k++] = environ[i];
+    if (pipe2(pfd, O_CLOEXEC) != 0 || pipe2(errp, O_CLOEXEC) != 0) {
+        free(envp);
         return err_errno("cannot create a pipe");
+    }
     pid_t pid = fork();
     if (pid < 0) {
+        free(envp);
         close(pfd[0]);
         close(pfd[1]);
         close(errp[0]);
@@ -181,12 +209,13 @@ int command_backup(repo_t *r, writer_t *w, const command_opts_t *o, snapshot_t *
     }
     if (pid == 0) {
         dup2(pfd[1], 1);
-        execvp(o->argv[0], o->argv);
+        execvpe(o->argv[0], o->argv, envp);
         int e = errno;
         ssize_t wr = write(errp[1], &e, sizeof e);
         (void)wr;
         _exit(127);
     }
+    free(envp);
     close(pfd[1]);
     close(errp[1]);
     int exec_errno = 0;

@@ -164,7 +164,8 @@ static int crashed_err(void)
                                "nothing more");
 }
 
-static int fault_open(const char *path, bool create, void **out_state)
+static int fault_open(const char *path, bool create, const storage_opts_t *opts,
+                      void **out_state)
 {
     const char *colon = strchr(path, ':');
     struct fault *f = NULL;
@@ -181,7 +182,7 @@ static int fault_open(const char *path, bool create, void **out_state)
         goto out;
     if (f->set[K_CRASH_AFTER_PUT] && f->at[K_CRASH_AFTER_PUT] == 0)
         atomic_store(&f->crashed, true);
-    rc = storage_open_inner(colon + 1, create, &f->inner);
+    rc = storage_open_inner(colon + 1, create, opts, &f->inner);
     if (rc)
         goto out;
     *out_state = f;

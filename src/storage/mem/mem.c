@@ -91,7 +91,7 @@ static bool valid_store_name(const char *name)
     return true;
 }
 
-static int mem_open(const char *path, bool create, void **out_state)
+static int mem_open(const char *path, bool create, const storage_opts_t *opts, void **out_state)
 {
     struct mem_store *m;
     int rc = 0;

@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PASSWORD "correct horse"
 
@@ -365,13 +367,13 @@ static void test_threads_same_blob_then_readback(void **state)
     free(same);
 }
 
-/* A writer freed without flush (crash): its uploaded packs are adopted by the next writer. */
-static void test_crash_then_adopt(void **state)
+/* A writer freed without flush (an error path) indexes the packs it had uploaded, so nothing
+ * needs adopting and its session object goes away. */
+static void test_free_indexes_uploaded(void **state)
 {
     fx_t *f = *state;
     enum { N = 40 };
     uint8_t ids[N][32];
-    /* blobs 2k (even: incompressible) of about 10 kB: several 64 KiB packs fill up */
     writer_t *w;
     assert_int_equal(writer_open(f->r, NULL, &w), 0);
     for (uint32_t i = 0; i < N; i++) {
@@ -379,16 +381,83 @@ static void test_crash_then_adopt(void **state)
         gen(buf, sizeof buf, 2 * i);
         bool added;
         assert_int_equal(writer_add_blob(w, BLOB_DATA, buf, sizeof buf, NULL, ids[i], &added), 0);
-        assert_true(added);
     }
     uint64_t uploaded = atomic_load(&writer_stats(w)->packs_written);
     assert_true(uploaded >= 1);
-    writer_free(w); /* no flush: the open pack is dropped, no index segment written */
-    assert_int_equal(count_objects(f->r, "index/"), 0);
+    writer_free(w); /* no flush: the open pack is dropped, the uploaded ones are indexed */
+    assert_int_equal(count_objects(f->r, "index/"), 1);
     assert_int_equal(count_objects(f->r, "data/"), uploaded);
     assert_int_equal(count_objects(f->r, "sessions/"), 0);
-
     repo_t *r2 = reopen(f);
+    assert_int_equal(repo_load_index(r2), 0);
+    size_t known = 0;
+    for (uint32_t i = 0; i < N; i++)
+        known += index_lookup(repo_index(r2), ids[i], NULL);
+    assert_true(known >= 1 && known < N);
+    repo_close(r2);
+}
+
+/* The child process writes blobs and dies without ending its session (_exit: a crash). */
+static void crash_child(const char *dir, int fd)
+{
+    repo_t *r = NULL;
+    writer_t *w = NULL;
+    uint64_t uploaded = 0;
+    if (repo_open(dir, PASSWORD, &r) == 0 && writer_open(r, NULL, &w) == 0) {
+        for (uint32_t i = 0; i < 40; i++) {
+            uint8_t buf[10000], id[32];
+            gen(buf, sizeof buf, 2 * i);
+            if (writer_add_blob(w, BLOB_DATA, buf, sizeof buf, NULL, id, NULL))
+                _exit(2);
+        }
+        uploaded = atomic_load(&writer_stats(w)->packs_written);
+    }
+    if (write(fd, &uploaded, sizeof uploaded) != (ssize_t)sizeof uploaded)
+        _exit(3);
+    _exit(0);
+}
+
+/* A writer that crashed leaves its session object and unindexed packs: the next writer sees
+ * the session, adopts the packs; once the session is stale, a writer that ends cleanly
+ * removes it, and later writers no longer list data/. */
+static void test_crash_then_adopt(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    char dir[] = "/tmp/coffer-test-adopt-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    repo_params_t p;
+    repo_params_default(&p);
+    p.pack_size = 64u << 10;
+    repo_t *r0;
+    assert_int_equal(repo_create(dir, PASSWORD, &p, NULL, &r0), 0);
+    repo_close(r0);
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        crash_child(dir, pfd[1]);
+    uint64_t uploaded = 0;
+    assert_int_equal(read(pfd[0], &uploaded, sizeof uploaded), (ssize_t)sizeof uploaded);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(pfd[0]);
+    close(pfd[1]);
+    assert_true(uploaded >= 1);
+
+    repo_t *r2;
+    assert_int_equal(repo_open(dir, PASSWORD, &r2), 0);
+    assert_int_equal(count_objects(r2, "index/"), 0);
+    assert_int_equal(count_objects(r2, "data/"), uploaded);
+    assert_int_equal(count_objects(r2, "sessions/"), 1); /* the crashed writer's */
+    uint8_t ids[N][32];
+    for (uint32_t i = 0; i < N; i++) {
+        uint8_t buf[10000];
+        gen(buf, sizeof buf, 2 * i);
+        assert_int_equal(repo_blob_id(r2, BLOB_DATA, buf, sizeof buf, ids[i]), 0);
+    }
     writer_t *w2;
     assert_int_equal(writer_open(r2, NULL, &w2), 0);
     assert_int_equal(atomic_load(&writer_stats(w2)->packs_adopted), uploaded);
@@ -412,7 +481,8 @@ static void test_crash_then_adopt(void **state)
     repo_close(r2);
 
     /* everything reads back, including blobs of adopted packs (sealed by the dead session) */
-    repo_t *r3 = reopen(f);
+    repo_t *r3;
+    assert_int_equal(repo_open(dir, PASSWORD, &r3), 0);
     assert_int_equal(repo_load_index(r3), 0);
     assert_int_equal(index_count(repo_index(r3)), N);
     for (uint32_t i = 0; i < N; i++) {
@@ -427,12 +497,24 @@ static void test_crash_then_adopt(void **state)
         assert_memory_equal(b.data, want, sizeof want);
         buf_release(&b);
     }
-    /* and a third writer adopts nothing more */
+    /* the dead session was too recent to call dead, so it stays; a third writer adopts
+     * nothing more */
+    assert_int_equal(count_objects(r3, "sessions/"), 1);
     writer_t *w3;
     assert_int_equal(writer_open(r3, NULL, &w3), 0);
     assert_int_equal(atomic_load(&writer_stats(w3)->packs_adopted), 0);
     writer_free(w3);
+    /* once it is stale, a writer that ends cleanly removes it */
+    setenv("COFFER_STALE_SECS", "1", 1);
+    sleep(2);
+    assert_int_equal(writer_open(r3, NULL, &w3), 0);
+    writer_free(w3);
+    unsetenv("COFFER_STALE_SECS");
+    assert_int_equal(count_objects(r3, "sessions/"), 0);
     repo_close(r3);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 /* A checkpoint indexes the packs uploaded so far: a crash after it loses nothing of them. */
@@ -543,6 +625,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_threads_same_blob_then_readback, setup_small,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_free_indexes_uploaded, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_crash_then_adopt, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_survives_crash, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_same_bytes_data_and_tree, setup_small, teardown),

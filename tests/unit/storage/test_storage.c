@@ -41,6 +41,34 @@ static void test_unknown_schemes(void **state)
     assert_null(s);
 }
 
+static void test_options(void **state)
+{
+    (void)state;
+    storage_t *s = NULL;
+    const char *kv[] = {"s3.region=eu-west-1", "other.x=1", "s3.region=us-east-2"};
+    storage_opts_t o = {.kv = kv, .n = 3};
+    assert_string_equal(storage_opt(&o, "s3.region"), "us-east-2"); /* the last one wins */
+    assert_null(storage_opt(&o, "s3.reg"));
+    assert_null(storage_opt(NULL, "s3.region"));
+    /* Options of other drivers are ignored, so one list serves both ends of a copy. */
+    assert_int_equal(storage_open_opts("mem:opts-a", true, &o, &s), 0);
+    storage_close(s);
+    s = NULL;
+    const char *bad1[] = {"mem.bogus=secret-value"};
+    storage_opts_t b1 = {.kv = bad1, .n = 1};
+    assert_int_equal(storage_open_opts("mem:opts-a", false, &b1, &s), COFFER_EINVAL);
+    assert_non_null(strstr(err_msg(), "mem.bogus"));
+    assert_null(strstr(err_msg(), "secret-value")); /* values are never quoted */
+    const char *bad2[] = {"novalue"};
+    storage_opts_t b2 = {.kv = bad2, .n = 1};
+    assert_int_equal(storage_open_opts("mem:opts-a", false, &b2, &s), COFFER_EINVAL);
+    assert_non_null(strstr(err_msg(), "key=value"));
+    const char *bad3[] = {"bogus=1"};
+    storage_opts_t b3 = {.kv = bad3, .n = 1};
+    assert_int_equal(storage_open_opts("fault::mem:opts-a", false, &b3, &s), COFFER_EINVAL);
+    assert_null(s);
+}
+
 static void test_names_and_features(void **state)
 {
     (void)state;
@@ -153,7 +181,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unknown_schemes), cmocka_unit_test(test_names_and_features),
         cmocka_unit_test(test_error_context),   cmocka_unit_test(test_backoff),
-        cmocka_unit_test(test_now_probe),
+        cmocka_unit_test(test_now_probe),       cmocka_unit_test(test_options),
     };
     unsetenv("COFFER_FAULT");
     return cmocka_run_group_tests_name("storage generic layer", tests, NULL, NULL);
