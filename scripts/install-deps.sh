@@ -21,12 +21,15 @@ test_pkgs=(clang libclang-rt-14-dev python3 attr acl)
 test_pkgs_s3=(radosgw ceph-mon ceph-osd ceph-common nodejs curl)
 # Debian's npm only where no npm exists (NodeSource's nodejs ships its own and conflicts)
 command -v npm >/dev/null 2>&1 || test_pkgs_s3+=(npm)
+# scheduler/notifications/metrics tests: SMTP sink, promtool, Pushgateway, zones, curl
+test_pkgs_sched=(python3-aiosmtpd prometheus prometheus-pushgateway tzdata curl)
 bench_pkgs=(restic borgbackup linux-source-6.1 postgresql-15 time hyperfine)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
-test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}") ;;
-bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}"
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}") ;;
+bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}"
+    "${bench_pkgs[@]}") ;;
     "${bench_pkgs[@]}") ;;
 -h | --help)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
