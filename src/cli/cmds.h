@@ -21,5 +21,6 @@ int cmd_forget(cli_t *cli, int argc, char **argv);
 int cmd_prune(cli_t *cli, int argc, char **argv);
 int cmd_unlock(cli_t *cli, int argc, char **argv);
 int cmd_key(cli_t *cli, int argc, char **argv);
+int cmd_k8s(cli_t *cli, int argc, char **argv);
 
 #endif

@@ -37,6 +37,7 @@ static const command_t commands[] = {
     {"prune", cmd_prune, "remove data no snapshot needs (two-phase)"},
     {"unlock", cmd_unlock, "remove a stale prune lease"},
     {"key", cmd_key, "list, add, remove key slots; change the password"},
+    {"k8s", cmd_k8s, "export Kubernetes objects; restore them into a cluster"},
 };
 
 static void usage(FILE *f)

@@ -112,8 +112,9 @@ static int load_credentials(k8s_client_t *c)
         free_token(c);
         if (c->cred.token && !(c->token = strdup(c->cred.token)))
             return err_set(COFFER_ENOMEM, "out of memory");
-        if (c->cred.cert_pem.len && ((rc = set_blob(c->h, CURLOPT_SSLCERT_BLOB, &c->cred.cert_pem)) ||
-                                     (rc = set_blob(c->h, CURLOPT_SSLKEY_BLOB, &c->cred.key_pem))))
+        if (c->cred.cert_pem.len &&
+            ((rc = set_blob(c->h, CURLOPT_SSLCERT_BLOB, &c->cred.cert_pem)) ||
+             (rc = set_blob(c->h, CURLOPT_SSLKEY_BLOB, &c->cred.key_pem))))
             return rc;
         if (c->cred.cert_pem.len || c->cred.key_pem.len)
             return 0;
@@ -305,13 +306,20 @@ static const char *reason_words(const char *reason, long http)
     static const struct {
         const char *reason, *words;
     } map[] = {
-        {"Forbidden", "forbidden"},         {"NotFound", "not found"},
-        {"AlreadyExists", "already exists"}, {"Invalid", "invalid"},
-        {"Conflict", "conflict"},           {"Expired", "expired (410 Gone)"},
-        {"Gone", "gone"},                   {"BadRequest", "bad request"},
-        {"MethodNotAllowed", "not allowed"}, {"TooManyRequests", "too many requests"},
-        {"ServiceUnavailable", "unavailable"}, {"InternalError", "server error"},
-        {"Timeout", "timeout"},             {"UnsupportedMediaType", "unsupported media type"},
+        {"Forbidden", "forbidden"},
+        {"NotFound", "not found"},
+        {"AlreadyExists", "already exists"},
+        {"Invalid", "invalid"},
+        {"Conflict", "conflict"},
+        {"Expired", "expired (410 Gone)"},
+        {"Gone", "gone"},
+        {"BadRequest", "bad request"},
+        {"MethodNotAllowed", "not allowed"},
+        {"TooManyRequests", "too many requests"},
+        {"ServiceUnavailable", "unavailable"},
+        {"InternalError", "server error"},
+        {"Timeout", "timeout"},
+        {"UnsupportedMediaType", "unsupported media type"},
     };
     for (size_t i = 0; reason && i < sizeof map / sizeof map[0]; i++)
         if (strcmp(reason, map[i].reason) == 0)
@@ -352,11 +360,13 @@ static int fail_http(k8s_client_t *c, const char *what, long http)
     if (!st || !kind || strcmp(kind, "Status") != 0) {
         json_decref(st);
         if (http == 401)
-            return err_set(COFFER_EIO, "k8s: %s: unauthorized (HTTP 401): the server refused the "
-                                       "credentials of %s (expired or invalid token?)",
+            return err_set(COFFER_EIO,
+                           "k8s: %s: unauthorized (HTTP 401): the server refused the "
+                           "credentials of %s (expired or invalid token?)",
                            what, c->cfg.origin);
-        return err_set(code_for(http), "k8s: %s: %s answered HTTP %ld with %s instead of a "
-                                       "Kubernetes Status; is the server URL of %s right?",
+        return err_set(code_for(http),
+                       "k8s: %s: %s answered HTTP %ld with %s instead of a "
+                       "Kubernetes Status; is the server URL of %s right?",
                        what, c->cfg.server, http, ct ? ct : "no content type", c->cfg.origin);
     }
     const char *reason = json_string_value(json_object_get(st, "reason"));
@@ -364,8 +374,9 @@ static int fail_http(k8s_client_t *c, const char *what, long http)
     snprintf(c->reason, sizeof c->reason, "%s", reason ? reason : "");
     int rc;
     if (http == 401)
-        rc = err_set(COFFER_EIO, "k8s: %s: unauthorized (HTTP 401): the server refused the "
-                                 "credentials of %s (expired or invalid token?)",
+        rc = err_set(COFFER_EIO,
+                     "k8s: %s: unauthorized (HTTP 401): the server refused the "
+                     "credentials of %s (expired or invalid token?)",
                      what, c->cfg.origin);
     else
         rc = err_set(code_for(http), "k8s: %s: %s: %s", what, reason_words(reason, http),
@@ -386,8 +397,9 @@ static int fail_curl(k8s_client_t *c, CURLcode cc, const char *what)
                        "the client certificate in the kubeconfig",
                        what, c->cfg.server, c->cfg.origin, detail);
     case CURLE_SSL_CERTPROBLEM:
-        return err_set(COFFER_EINVAL, "k8s: %s: the client certificate or key of %s cannot be "
-                                      "used: %s",
+        return err_set(COFFER_EINVAL,
+                       "k8s: %s: the client certificate or key of %s cannot be "
+                       "used: %s",
                        what, c->cfg.origin, detail);
     case CURLE_WRITE_ERROR:
         if (c->over_limit)
@@ -493,8 +505,8 @@ static int perform(k8s_client_t *c, const char *method, const char *path, const 
                 goto out;
             continue;
         }
-        bool retry = http == 429 || http == 503 || (is_get && (http == 500 || http == 502 ||
-                                                               http == 504));
+        bool retry =
+            http == 429 || http == 503 || (is_get && (http == 500 || http == 502 || http == 504));
         if (retry && attempt < K8S_RETRIES) {
             double wait = c->retry_after ? (double)c->retry_after : 0.25 * (1 << attempt);
             log_debug("k8s: %s: HTTP %ld; retrying in %.2f s", what, http, wait);
@@ -589,8 +601,7 @@ out:
 
 int k8s_get(k8s_client_t *c, const k8s_res_t *r, const char *ns, const char *name, json_t **out)
 {
-    return obj_request(c, "GET", r, ns, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false,
-                       out);
+    return obj_request(c, "GET", r, ns, name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, out);
 }
 
 int k8s_create(k8s_client_t *c, const k8s_res_t *r, const char *ns, json_t *obj, bool dry_run,
@@ -653,8 +664,8 @@ int k8s_delete(k8s_client_t *c, const k8s_res_t *r, const char *ns, const char *
                                            "v1", "propagationPolicy", propagation)
                                : NULL;
     json_t *tmp = NULL;
-    int rc = obj_request(c, "DELETE", r, ns, name, NULL, "application/json", opts, NULL, NULL,
-                         NULL, NULL, false, &tmp);
+    int rc = obj_request(c, "DELETE", r, ns, name, NULL, "application/json", opts, NULL, NULL, NULL,
+                         NULL, false, &tmp);
     json_decref(tmp);
     json_decref(opts);
     return rc;
@@ -707,7 +718,8 @@ int k8s_list(k8s_client_t *c, const k8s_res_t *r, const char *ns, const k8s_list
         }
         if (!json_is_array(items)) {
             json_decref(list);
-            rc = err_set(COFFER_ECORRUPT, "k8s: %s: the list has no items array", (char *)what.data);
+            rc =
+                err_set(COFFER_ECORRUPT, "k8s: %s: the list has no items array", (char *)what.data);
             break;
         }
         size_t i;
@@ -716,10 +728,17 @@ int k8s_list(k8s_client_t *c, const k8s_res_t *r, const char *ns, const k8s_list
         {
             if (!json_is_object(it))
                 continue;
-            if (av && !json_object_get(it, "apiVersion"))
-                json_object_set_new(it, "apiVersion", json_string(av));
-            if (kind[0] && !json_object_get(it, "kind"))
-                json_object_set_new(it, "kind", json_string(kind));
+            if (av && kind[0] && !json_object_get(it, "apiVersion") &&
+                !json_object_get(it, "kind")) {
+                /* list items come without them; put them first, where a GET has them */
+                json_t *full = json_pack("{s:s,s:s}", "apiVersion", av, "kind", kind);
+                if (!full || json_object_update(full, it) || json_array_set_new(items, i, full)) {
+                    json_decref(full);
+                    rc = err_set(COFFER_ENOMEM, "out of memory");
+                    break;
+                }
+                it = full;
+            }
             delivered++;
             if ((rc = item_cb(it, ud)))
                 break;

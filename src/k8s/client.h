@@ -92,7 +92,11 @@ int k8s_update_status(k8s_client_t *c, const k8s_res_t *r, const char *ns, const
 /* Server-side apply (PATCH application/apply-patch+yaml, fieldManager=coffer, force=true). */
 int k8s_apply(k8s_client_t *c, const k8s_res_t *r, const char *ns, const char *name, json_t *obj,
               bool dry_run, json_t **out);
-typedef enum k8s_patch_type { K8S_PATCH_MERGE, K8S_PATCH_STRATEGIC, K8S_PATCH_JSON } k8s_patch_type_t;
+typedef enum k8s_patch_type {
+    K8S_PATCH_MERGE,
+    K8S_PATCH_STRATEGIC,
+    K8S_PATCH_JSON
+} k8s_patch_type_t;
 int k8s_patch(k8s_client_t *c, const k8s_res_t *r, const char *ns, const char *name,
               k8s_patch_type_t type, json_t *patch, json_t **out);
 /* propagation: "Background", "Foreground", "Orphan" or NULL (server default). */

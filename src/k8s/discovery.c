@@ -37,8 +37,10 @@ void k8s_discovery_release(k8s_discovery_t *d)
 
 k8s_res_t k8s_res_of(const k8s_resource_t *r)
 {
-    return (k8s_res_t){
-        .group = r->group, .version = r->version, .resource = r->resource, .namespaced = r->namespaced};
+    return (k8s_res_t){.group = r->group,
+                       .version = r->version,
+                       .resource = r->resource,
+                       .namespaced = r->namespaced};
 }
 
 void k8s_resource_id(const k8s_resource_t *r, char *out, size_t n)
@@ -54,9 +56,8 @@ static unsigned verbs_of(json_t *a)
     static const struct {
         const char *name;
         unsigned bit;
-    } map[] = {{"get", K8S_VERB_GET},       {"list", K8S_VERB_LIST},
-               {"watch", K8S_VERB_WATCH},   {"create", K8S_VERB_CREATE},
-               {"update", K8S_VERB_UPDATE}, {"patch", K8S_VERB_PATCH},
+    } map[] = {{"get", K8S_VERB_GET},       {"list", K8S_VERB_LIST},     {"watch", K8S_VERB_WATCH},
+               {"create", K8S_VERB_CREATE}, {"update", K8S_VERB_UPDATE}, {"patch", K8S_VERB_PATCH},
                {"delete", K8S_VERB_DELETE}};
     unsigned v = 0;
     size_t i;
@@ -113,7 +114,8 @@ static int add_list(k8s_discovery_t *d, size_t *cap, const char *group, const ch
                 return err_set(COFFER_ENOMEM, "out of memory");
             json_array_foreach(sn, k, s)
             {
-                if (json_is_string(s) && !(r->short_names[r->n_short++] = strdup(json_string_value(s))))
+                if (json_is_string(s) &&
+                    !(r->short_names[r->n_short++] = strdup(json_string_value(s))))
                     return err_set(COFFER_ENOMEM, "out of memory");
             }
         }

@@ -65,8 +65,9 @@ int k8s_exec_parse(const char *data, size_t n, const char *what, k8s_cred_t *out
     const char *key = json_string_value(json_object_get(st, "clientKeyData"));
     const char *exp = json_string_value(json_object_get(st, "expirationTimestamp"));
     if (!tok && !(cert && key)) {
-        rc = err_set(COFFER_ECORRUPT, "%s: the ExecCredential has neither a token nor a client "
-                                      "certificate and key",
+        rc = err_set(COFFER_ECORRUPT,
+                     "%s: the ExecCredential has neither a token nor a client "
+                     "certificate and key",
                      what);
         goto out;
     }

@@ -16,9 +16,9 @@
 #include <stdint.h>
 
 typedef struct k8s_cred {
-    char *token;            /* or NULL */
+    char *token;             /* or NULL */
     buf_t cert_pem, key_pem; /* len 0 when absent */
-    int64_t expires_ns;     /* 0 = no expiry given */
+    int64_t expires_ns;      /* 0 = no expiry given */
 } k8s_cred_t;
 
 void k8s_cred_init(k8s_cred_t *c);

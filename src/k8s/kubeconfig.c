@@ -295,19 +295,22 @@ int k8s_kubeconfig_parse(const char *data, size_t n, const char *path, const cha
         (rc = b64_field(cl, "certificate-authority-data", origin, &c.ca_pem)))
         goto out;
     json_t *ins = json_object_get(cl, "insecure-skip-tls-verify");
-    c.insecure = json_is_true(ins) || (json_is_string(ins) && !strcmp(json_string_value(ins), "true"));
+    c.insecure =
+        json_is_true(ins) || (json_is_string(ins) && !strcmp(json_string_value(ins), "true"));
     if (user) {
         if (jstr(user, "username") || jstr(user, "password")) {
-            rc = err_set(COFFER_EINVAL, "%s: user \"%s\" uses basic auth (username/password), "
-                                        "which Kubernetes removed in 1.19; use a token or a "
-                                        "client certificate",
+            rc = err_set(COFFER_EINVAL,
+                         "%s: user \"%s\" uses basic auth (username/password), "
+                         "which Kubernetes removed in 1.19; use a token or a "
+                         "client certificate",
                          origin, user_name);
             goto out;
         }
         if (json_object_get(user, "auth-provider")) {
-            rc = err_set(COFFER_EINVAL, "%s: user \"%s\" uses an auth-provider plugin, which "
-                                        "coffer does not support; use exec credentials or a "
-                                        "token",
+            rc = err_set(COFFER_EINVAL,
+                         "%s: user \"%s\" uses an auth-provider plugin, which "
+                         "coffer does not support; use exec credentials or a "
+                         "token",
                          origin, user_name);
             goto out;
         }
@@ -323,8 +326,9 @@ int k8s_kubeconfig_parse(const char *data, size_t n, const char *path, const cha
             goto out;
         bool has_cert = c.cert_file || c.cert_pem.len, has_key = c.key_file || c.key_pem.len;
         if (has_cert != has_key) {
-            rc = err_set(COFFER_EINVAL, "%s: user \"%s\" has a client certificate without its key "
-                                        "(or a key without its certificate)",
+            rc = err_set(COFFER_EINVAL,
+                         "%s: user \"%s\" has a client certificate without its key "
+                         "(or a key without its certificate)",
                          origin, user_name);
             goto out;
         }
@@ -393,8 +397,9 @@ int k8s_incluster_load(const char *sa_root, k8s_config_t *out)
     buf_init(&b);
     int rc = buf_printf(&b, "%s/token", root);
     if (!rc && access((char *)b.data, R_OK) != 0)
-        rc = err_set(COFFER_ENOENT, "in-cluster: no service account token at %s (is "
-                                    "automountServiceAccountToken off?)",
+        rc = err_set(COFFER_ENOENT,
+                     "in-cluster: no service account token at %s (is "
+                     "automountServiceAccountToken off?)",
                      (char *)b.data);
     if (!rc)
         rc = dup_str((char *)b.data, &c.token_file);

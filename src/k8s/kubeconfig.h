@@ -26,28 +26,28 @@
 #define K8S_EXEC_MAX_ARGS 64
 
 typedef struct k8s_exec {
-    char *command;                      /* NULL when no exec plugin */
-    char *args[K8S_EXEC_MAX_ARGS + 1];  /* NULL-terminated */
-    char **env;                         /* "NAME=VALUE" strings, n_env of them */
+    char *command;                     /* NULL when no exec plugin */
+    char *args[K8S_EXEC_MAX_ARGS + 1]; /* NULL-terminated */
+    char **env;                        /* "NAME=VALUE" strings, n_env of them */
     size_t n_env;
-    char *api_version;                  /* client.authentication.k8s.io/v1 by default */
+    char *api_version; /* client.authentication.k8s.io/v1 by default */
 } k8s_exec_t;
 
 /* Everything owned; k8s_config_release frees and wipes secrets. */
 typedef struct k8s_config {
-    char *origin;       /* "context \"prod\" of /root/.kube/config" or "in-cluster": for errors */
-    char *context;      /* context name ("" in-cluster) */
-    char *server;       /* https://host:port, no trailing slash */
+    char *origin;  /* "context \"prod\" of /root/.kube/config" or "in-cluster": for errors */
+    char *context; /* context name ("" in-cluster) */
+    char *server;  /* https://host:port, no trailing slash */
     char *tls_server_name;
-    bool insecure;      /* insecure-skip-tls-verify */
-    char *ca_file;      /* certificate-authority path, or NULL */
-    buf_t ca_pem;       /* certificate-authority-data, decoded (len 0 when none) */
+    bool insecure; /* insecure-skip-tls-verify */
+    char *ca_file; /* certificate-authority path, or NULL */
+    buf_t ca_pem;  /* certificate-authority-data, decoded (len 0 when none) */
     char *cert_file, *key_file;
     buf_t cert_pem, key_pem; /* client-certificate-data / client-key-data, decoded */
-    char *token;        /* bearer token (secret) */
-    char *token_file;   /* re-read on each client start (projected tokens rotate) */
+    char *token;             /* bearer token (secret) */
+    char *token_file;        /* re-read on each client start (projected tokens rotate) */
     k8s_exec_t exec;
-    char *namespace;    /* the context's namespace, or "default" */
+    char *namespace; /* the context's namespace, or "default" */
 } k8s_config_t;
 
 void k8s_config_init(k8s_config_t *c);

@@ -14,8 +14,8 @@
 #include <yaml.h>
 
 typedef struct frame {
-    json_t *v;  /* the open object or array (borrowed from its parent, or the root) */
-    char *key;  /* objects: the key waiting for its value (owned) */
+    json_t *v; /* the open object or array (borrowed from its parent, or the root) */
+    char *key; /* objects: the key waiting for its value (owned) */
 } frame_t;
 
 static json_t *scalar_value(const yaml_event_t *ev)
@@ -59,8 +59,9 @@ static int attach(frame_t *st, size_t depth, json_t **doc, json_t *v, const char
         if (!json_is_string(v)) {
             if (json_is_object(v) || json_is_array(v)) {
                 json_decref(v);
-                return err_set(COFFER_ECORRUPT, "%s: line %zu column %zu: a mapping key must be a "
-                                                "scalar",
+                return err_set(COFFER_ECORRUPT,
+                               "%s: line %zu column %zu: a mapping key must be a "
+                               "scalar",
                                what, ev->start_mark.line + 1, ev->start_mark.column + 1);
             }
             /* true/1 as a key: keep its text */
@@ -138,8 +139,9 @@ int k8s_yaml_parse_all(const char *data, size_t n, const char *what, json_t **ou
                 break;
             }
             if (depth > 0 && json_is_object(st[depth - 1].v) && !st[depth - 1].key) {
-                rc = err_set(COFFER_ECORRUPT, "%s: line %zu column %zu: a mapping key must be a "
-                                              "scalar",
+                rc = err_set(COFFER_ECORRUPT,
+                             "%s: line %zu column %zu: a mapping key must be a "
+                             "scalar",
                              what, ev.start_mark.line + 1, ev.start_mark.column + 1);
                 break;
             }

@@ -152,9 +152,9 @@ function nowIso() { return new Date().toISOString().replace(/\.\d+Z$/, "Z"); }
 
 function apiVersionOf(r, v) { return r.group ? `${r.group}/${v}` : v; }
 function present(r, obj, v) {
-  const o = clone(obj);
-  o.apiVersion = apiVersionOf(r, v || preferred(r));
-  o.kind = r.kind;
+  // apiVersion and kind first, then the rest in stored order, as the real server encodes
+  const o = { apiVersion: apiVersionOf(r, v || preferred(r)), kind: r.kind };
+  for (const [k, val] of Object.entries(clone(obj))) if (k !== "apiVersion" && k !== "kind") o[k] = val;
   return o;
 }
 
@@ -362,8 +362,9 @@ function doCreate(r, ns, body, q, user, version, internal) {
       { name: obj.metadata.name, group: r.group, kind: r.resource });
   if (r.statusSub && !internal && r !== NSRES) delete obj.status;
   delete obj.metadata.resourceVersion;
-  obj.metadata.uid = crypto.randomUUID();
-  obj.metadata.creationTimestamp = nowIso();
+  // seeded objects keep the uid and creation time they were given (ownerReferences point at them)
+  obj.metadata.uid = internal && obj.metadata.uid ? obj.metadata.uid : crypto.randomUUID();
+  obj.metadata.creationTimestamp = internal && obj.metadata.creationTimestamp ? obj.metadata.creationTimestamp : nowIso();
   if (obj.spec !== undefined) obj.metadata.generation = 1;
   defaults(r, obj);
   managed(obj, (q && q.get("fieldManager")) || userAgentManager(user), "Update", r, version);
