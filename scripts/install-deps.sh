@@ -19,7 +19,7 @@ build_pkgs=(build-essential meson ninja-build pkg-config libssl-dev libzstd-dev 
 test_pkgs=(clang libclang-rt-14-dev python3 attr acl)
 # k8s: node + npm run the test API server (tests/k8s-api); kubectl proves it realistic. Only
 # what is missing: this image has nodesource's nodejs (with npm) and google-cloud-cli's kubectl.
-test_pkgs_k8s=(openssl curl)
+test_pkgs_k8s=(openssl curl zstd)
 command -v node >/dev/null 2>&1 || test_pkgs_k8s+=(nodejs)
 command -v npm >/dev/null 2>&1 || test_pkgs_k8s+=(npm)
 command -v kubectl >/dev/null 2>&1 || test_pkgs_k8s+=(kubernetes-client)

@@ -239,18 +239,24 @@ static bool name_in(const k8s_discovery_t *d, const k8s_resource_t *r, char *con
     return false;
 }
 
-static bool default_skip(const k8s_resource_t *r)
+/* Objects the cluster derives from others: skipped unless include_owned. */
+static bool derived_kind(const k8s_resource_t *r)
 {
-    static const char *const core[] = {"events", "endpoints", "nodes", "componentstatuses",
-                                       "bindings"};
-    for (size_t i = 0; i < sizeof core / sizeof core[0]; i++)
-        if (!r->group[0] && !strcmp(r->resource, core[i]))
-            return true;
-    return (!strcmp(r->group, "events.k8s.io") && !strcmp(r->resource, "events")) ||
+    return (!r->group[0] &&
+            (!strcmp(r->resource, "events") || !strcmp(r->resource, "endpoints"))) ||
+           (!strcmp(r->group, "events.k8s.io") && !strcmp(r->resource, "events")) ||
            (!strcmp(r->group, "discovery.k8s.io") && !strcmp(r->resource, "endpointslices")) ||
-           (!strcmp(r->group, "storage.k8s.io") &&
-            (!strcmp(r->resource, "csinodes") || !strcmp(r->resource, "volumeattachments"))) ||
            (!strcmp(r->group, "coordination.k8s.io") && !strcmp(r->resource, "leases"));
+}
+
+/* State of the machines, not configuration: only when named in include_kinds. */
+static bool machine_kind(const k8s_resource_t *r)
+{
+    return (!r->group[0] &&
+            (!strcmp(r->resource, "nodes") || !strcmp(r->resource, "componentstatuses") ||
+             !strcmp(r->resource, "bindings"))) ||
+           (!strcmp(r->group, "storage.k8s.io") &&
+            (!strcmp(r->resource, "csinodes") || !strcmp(r->resource, "volumeattachments")));
 }
 
 static int get_and_emit(ectx_t *e, const k8s_resource_t *r, const char *ns, const char *name,
@@ -323,7 +329,7 @@ int k8s_export(k8s_client_t *c, const k8s_export_opts_t *o, k8s_export_stats_t *
             continue;
         if (o->n_include && !named)
             continue;
-        if (!named && default_skip(r))
+        if (!named && (machine_kind(r) || (derived_kind(r) && !o->include_owned)))
             continue;
         if (!r->namespaced && !o->cluster_resources && !named)
             continue;
