@@ -782,11 +782,10 @@ int k8s_restore(k8s_client_t *c, k8s_rset_t *set, const k8s_restore_opts_t *o,
         qsort(items, n, sizeof *items, item_cmp);
     x.items = items;
     x.n_items = n;
-    if ((rc = k8s_discover(c, &x.d)))
-        goto out;
     size_t i = 0;
     bool crds_done = false;
-    for (; i < n; i++) {
+    rc = k8s_discover(c, &x.d);
+    for (; !rc && i < n; i++) {
         item_t *it = &items[i];
         if (o->stop && *o->stop) {
             rc = err_set(COFFER_EINTR, "interrupted");
