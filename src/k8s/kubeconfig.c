@@ -144,6 +144,8 @@ static int resolve_path(const char *base, const char *p, char **out)
     }
     if (p[0] == '/' || !base || !strchr(base, '/'))
         return dup_str(p, out);
+    while (p[0] == '.' && p[1] == '/')
+        p += 2;
     size_t dl = (size_t)(strrchr(base, '/') - base);
     buf_t b;
     buf_init(&b);
