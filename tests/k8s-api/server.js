@@ -46,8 +46,44 @@ for (let i = 2; i < process.argv.length; i += 2) {
 // A client certificate authenticates as its subject CN (groups from O).
 const auth = opt.users ? JSON.parse(fs.readFileSync(opt.users, "utf8")) : { tokens: {}, users: {} };
 
+// A user with "rbac": true is authorized like the real server does it: by the ClusterRoles and
+// Roles bound to it (ClusterRoleBindings anywhere, RoleBindings in their namespace). Service
+// account users are named system:serviceaccount:NS:NAME.
+function rbacAllows(user, verb, res, ns) {
+  const rbac = "rbac.authorization.k8s.io";
+  const CRB = findRes(rbac, "v1", "clusterrolebindings"), RB = findRes(rbac, "v1", "rolebindings");
+  const CR = findRes(rbac, "v1", "clusterroles"), RO = findRes(rbac, "v1", "roles");
+  const m = /^system:serviceaccount:([^:]+):(.+)$/.exec(user.name);
+  const subjectIs = (s) => (m && s.kind === "ServiceAccount" && s.namespace === m[1] && s.name === m[2]) ||
+    (s.kind === "User" && s.name === user.name);
+  const ruleOk = (rule) => (rule.apiGroups || []).some((g) => g === "*" || g === res.group) &&
+    (rule.resources || []).some((x) => x === "*" || x === res.resource) &&
+    (rule.verbs || []).some((v) => v === "*" || v === verb);
+  const roleRules = (ref, bindingNs) => {
+    const o = ref.kind === "ClusterRole" ? store.get(keyOf(CR, "", ref.name)) : store.get(keyOf(RO, bindingNs, ref.name));
+    return (o && o.rules) || [];
+  };
+  for (const [k, b] of store) {
+    const isCrb = k.startsWith(`${rbac}/clusterrolebindings/`), isRb = k.startsWith(`${rbac}/rolebindings/`);
+    if (!isCrb && !isRb) continue;
+    if (isRb && b.metadata.namespace !== ns) continue;
+    if (!(b.subjects || []).some(subjectIs)) continue;
+    if (roleRules(b.roleRef || {}, b.metadata.namespace).some(ruleOk)) return true;
+  }
+  void CRB; void RB;
+  return false;
+}
+
 function authorize(user, verb, res, ns) {
   const u = auth.users[user.name] || { allow: [] };
+  if (u.rbac) {
+    if (rbacAllows(user, verb, res, ns)) return null;
+    const full = res.group ? `${res.resource}.${res.group}` : res.resource;
+    const where = ns ? ` in the namespace "${ns}"` : " at the cluster scope";
+    return status(403, "Forbidden",
+      `${full} is forbidden: User "${user.name}" cannot ${verb} resource "${res.resource}" in API group "${res.group}"${where}`,
+      { group: res.group, kind: res.resource });
+  }
   const full = res.group ? `${res.resource}.${res.group}` : res.resource;
   const match = (l) => (l || []).some((x) => x === "*" || x === res.resource || x === full);
   const verbOk = !u.verbs || u.verbs.includes(verb) || u.verbs.includes("*");

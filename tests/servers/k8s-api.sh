@@ -13,7 +13,8 @@
 # for the server (127.0.0.1, localhost), a client CA with a client certificate (CN=cert-admin),
 # and an unrelated CA for the wrong-CA test. Users and tokens come from users.json there:
 #   admin-token -> admin (everything), reader-token -> reader (get/list/watch, no secrets,
-#   no clusterroles), cert-admin (client certificate) -> everything.
+#   no clusterroles), cert-admin (client certificate) -> everything, export-sa-token -> the
+#   service account coffer/coffer-export, authorized by the RBAC objects in the server.
 # Invariants: 127.0.0.1 only; the server is stopped by its own pid, never by name.
 
 k8s_api_deps() {
@@ -55,13 +56,15 @@ k8s_api_certs() {
             -subj "/CN=some-other-ca" 2>/dev/null
         cat >users.json <<'EOF'
 {
-  "tokens": {"admin-token": "admin", "reader-token": "reader", "empty-token": "nobody"},
+  "tokens": {"admin-token": "admin", "reader-token": "reader", "empty-token": "nobody",
+             "export-sa-token": "system:serviceaccount:coffer:coffer-export"},
   "users": {
     "admin": {"allow": ["*"]},
     "cert-admin": {"allow": ["*"]},
     "reader": {"allow": ["*"], "deny": ["secrets", "clusterroles.rbac.authorization.k8s.io"],
                "verbs": ["get", "list", "watch"]},
-    "nobody": {"allow": []}
+    "nobody": {"allow": []},
+    "system:serviceaccount:coffer:coffer-export": {"rbac": true}
   }
 }
 EOF
