@@ -163,6 +163,27 @@ code=$(k8s_curl GET "/api/v1/namespaces/shop/configmaps?watch=1&resourceVersion=
 assert_eq "$code" 410 "watch from a compacted resourceVersion"
 grep -q '"reason":"Expired"' "$WORK/gone.json" || fail "410 without an Expired Status"
 
+step "coffer's watch client (src/k8s/watch.c): list, events, bookmarks, re-list on 410"
+probe=$(dirname "$COFFER")/tests/tools/k8s_watch_probe
+[ -x "$probe" ] || fail "test tool $probe not built"
+"$probe" "$KUBECONFIG" "" v1 configmaps shop 3 >"$WORK/probe.txt" 2>"$WORK/probe.err" &
+ppid_=$!
+sleep 1
+k8s_curl POST /api/v1/namespaces/shop/configmaps -H 'Content-Type: application/json' \
+    -d '{"metadata":{"name":"watched"},"data":{"a":"1"}}' -o /dev/null
+k8s_curl PATCH /api/v1/namespaces/shop/configmaps/watched -H 'Content-Type: application/merge-patch+json' \
+    -d '{"data":{"a":"2"}}' -o /dev/null
+k8s_curl DELETE /api/v1/namespaces/shop/configmaps/watched -o /dev/null
+wait $ppid_ || fail "watch probe failed: $(cat "$WORK/probe.err")"
+grep -q '^SYNC web-config$' "$WORK/probe.txt" || fail "no initial list: $(cat "$WORK/probe.txt")"
+grep -v '^BOOKMARK' "$WORK/probe.txt" | grep -A2 '^ADDED watched$' | tr '\n' ' ' | grep -q '^ADDED watched MODIFIED watched DELETED watched' ||
+    fail "events out of order: $(cat "$WORK/probe.txt")"
+grep -q '^BOOKMARK [0-9]' "$WORK/probe.txt" || fail "no bookmark"
+"$probe" "$KUBECONFIG" "" v1 configmaps shop 2 "$rv" >"$WORK/probe2.txt" 2>"$WORK/probe2.err" ||
+    fail "watch probe from an old resourceVersion: $(cat "$WORK/probe2.err")"
+head -1 "$WORK/probe2.txt" | grep -q '^RELIST$' || fail "no re-list after 410: $(cat "$WORK/probe2.txt")"
+grep -q '^SYNC page-2$' "$WORK/probe2.txt" || fail "no list after the re-list"
+
 step "delete: namespace termination and cascading"
 kc delete -f "$WORK/w1.yaml" >/dev/null
 kc delete -f "$WORK/app.yaml" --timeout=30s >"$WORK/del.txt"
