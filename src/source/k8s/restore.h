@@ -97,7 +97,8 @@ typedef struct k8s_restore_stats {
 } k8s_restore_stats_t;
 
 /* Returns 0 when every object got a result (failures are counted: the caller exits 3), or an
- * error when the restore stopped (the report then holds not-applied entries). */
+ * error when the restore stopped (the report then holds not-applied entries). *out_stats (may
+ * be NULL) is filled in both cases: the report is what a user needs after a stop. */
 int k8s_restore(k8s_client_t *c, k8s_rset_t *set, const k8s_restore_opts_t *o,
                 k8s_restore_stats_t *out_stats);
 
