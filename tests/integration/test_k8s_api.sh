@@ -23,7 +23,7 @@ contains() {
 }
 
 step "discovery"
-kc version | contains 'Server Version: v1.32' || fail "kubectl version"
+kc version | contains 'v1.32.0-coffer-test' || fail "kubectl version"
 kc api-resources >"$WORK/res.txt"
 grep -qE '^deployments +deploy +apps/v1 +true +Deployment' "$WORK/res.txt" || fail "api-resources lacks deployments"
 grep -qE '^customresourcedefinitions +crd,crds' "$WORK/res.txt" || fail "api-resources lacks crds"
@@ -76,7 +76,8 @@ sed -i 's/replicas: 2/replicas: 3/' "$WORK/app.yaml"
 kc apply --validate=false -f "$WORK/app.yaml" | contains 'deployment.apps/web configured' || fail "re-apply"
 assert_eq "$(kc get deploy web -n shop -o jsonpath='{.spec.replicas}/{.metadata.generation}')" 3/2 "replicas/generation"
 kc apply --server-side --validate=false -f "$WORK/app.yaml" | contains 'serverside-applied' || fail "server-side apply"
-kc get deploy web -n shop -o json --show-managed-fields | contains '"manager": "kubectl"' || fail "no managedFields for kubectl"
+# (through the API: kubectl 1.20 has no --show-managed-fields, 1.32 hides them by default)
+k8s_curl GET /apis/apps/v1/namespaces/shop/deployments/web | contains '"manager":"kubectl"' || fail "no managedFields for kubectl"
 kc scale deploy web -n shop --replicas=5 >/dev/null
 assert_eq "$(kc get deploy web -n shop -o jsonpath='{.spec.replicas}')" 5 "scaled replicas"
 kc label cm web-config -n shop tier=front >/dev/null
