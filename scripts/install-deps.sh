@@ -23,12 +23,19 @@ test_pkgs_s3=(radosgw ceph-mon ceph-osd ceph-common nodejs curl)
 command -v npm >/dev/null 2>&1 || test_pkgs_s3+=(npm)
 # scheduler/notifications/metrics tests: SMTP sink, promtool, Pushgateway, zones, curl
 test_pkgs_sched=(python3-aiosmtpd prometheus prometheus-pushgateway tzdata curl)
+# k8s: node + npm run the test API server (tests/k8s-api); kubectl proves it realistic. Only
+# what is missing: this image has nodesource's nodejs (with npm) and google-cloud-cli's kubectl.
+test_pkgs_k8s=(openssl curl zstd)
+command -v node >/dev/null 2>&1 || test_pkgs_k8s+=(nodejs)
+command -v npm >/dev/null 2>&1 || test_pkgs_k8s+=(npm)
+command -v kubectl >/dev/null 2>&1 || test_pkgs_k8s+=(kubernetes-client)
 bench_pkgs=(restic borgbackup linux-source-6.1 postgresql-15 time hyperfine)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
-test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}") ;;
-bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}"
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}") ;;
+bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}"
+    "${bench_pkgs[@]}") ;;
     "${bench_pkgs[@]}") ;;
     "${bench_pkgs[@]}") ;;
 -h | --help)

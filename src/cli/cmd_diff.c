@@ -11,9 +11,14 @@
  * removed directories list everything below them too. Byte counts are content bytes: for an
  * added or removed file all its stored extents, for a modified one the extents (by blob id)
  * that are only on one side.
+ *
+ * Two k8s export snapshots (kind "k8s"): each changed object is followed by its JSON diff, one
+ * line per changed field ("~ spec.replicas: 2 -> 3", "+ path: value", "- path: value"); with
+ * --json the modified line carries a "diff" array of {op, path, old, new}.
  */
 #include "cli/cmds.h"
 #include "common/error.h"
+#include "source/k8s/jsondiff.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -29,6 +34,8 @@ typedef struct diff_ctx {
     buf_t path;
     uint64_t added, removed, modified, metadata, typechg;
     uint64_t bytes_added, bytes_removed;
+    bool k8s;          /* both snapshots are k8s exports: show JSON diffs of objects */
+    json_t *json_diff; /* --json: the diff array of the current object */
 } diff_ctx_t;
 
 static void help(void)
@@ -39,7 +46,10 @@ static void help(void)
         "Lines: \"+ PATH\" added, \"- PATH\" removed, \"M PATH\" content changed,\n"
         "       \"U PATH\" metadata only (mode, owner, mtime, xattrs), \"T PATH\" type changed;\n"
         "then a summary with counts and the content bytes added and removed.\n"
-        "--json: one {\"path\",\"change\"} object per line, then a summary object.\n");
+        "--json: one {\"path\",\"change\"} object per line, then a summary object.\n"
+        "Two k8s export snapshots: each modified object is followed by the fields that\n"
+        "changed (\"~ path: old -> new\", \"+ path: value\", \"- path: value\"; --json: a\n"
+        "\"diff\" array of {op, path, old, new}).\n");
 }
 
 static void path_cut(diff_ctx_t *c, size_t len)
@@ -81,10 +91,14 @@ static void report(diff_ctx_t *c, char letter)
         break;
     }
     const char *p = (const char *)c->path.data;
-    if (c->cli->json)
-        cli_json_line(json_pack("{s:s,s:s}", "path", p, "change", change));
-    else
+    if (c->cli->json) {
+        json_t *o = json_pack("{s:s,s:s}", "path", p, "change", change);
+        if (o && c->json_diff)
+            json_object_set(o, "diff", c->json_diff);
+        cli_json_line(o);
+    } else {
         printf("%c %s\n", letter, p);
+    }
 }
 
 static uint64_t content_bytes(const node_t *n)
@@ -255,6 +269,90 @@ out:
 
 static int diff_trees(diff_ctx_t *c, const uint8_t a_id[32], const uint8_t b_id[32], int depth);
 
+/* ---- k8s objects: a JSON diff of a changed file --------------------------------------------- */
+
+static int read_file_json(diff_ctx_t *c, const node_t *n, json_t **out)
+{
+    buf_t data, blob;
+    buf_init(&data);
+    buf_init(&blob);
+    int rc = 0;
+    for (size_t i = 0; i < n->n_extents && !rc; i++) {
+        if (n->extents[i].hole)
+            continue;
+        buf_reset(&blob);
+        if (!(rc = repo_read_blob(c->r, BLOB_DATA, n->extents[i].id, &blob)))
+            rc = buf_append(&data, blob.data, blob.len);
+    }
+    json_error_t je;
+    json_t *v = rc ? NULL : json_loadb((const char *)data.data, data.len, 0, &je);
+    buf_release(&data);
+    buf_release(&blob);
+    if (rc)
+        return err_ctx(rc, "while comparing %s", (const char *)c->path.data);
+    *out = v; /* NULL when it is not JSON: no field diff then */
+    return 0;
+}
+
+static void print_value(json_t *v)
+{
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+    fputs(s ? s : "?", stdout);
+    free(s);
+}
+
+static int on_field(void *ud, const char *path, json_t *old_v, json_t *new_v)
+{
+    diff_ctx_t *c = ud;
+    const char *op = !old_v ? "add" : !new_v ? "remove" : "replace";
+    if (c->json_diff) {
+        json_t *e = json_pack("{s:s,s:s}", "op", op, "path", path);
+        if (e && old_v)
+            json_object_set(e, "old", old_v);
+        if (e && new_v)
+            json_object_set(e, "new", new_v);
+        json_array_append_new(c->json_diff, e);
+        return 0;
+    }
+    printf("    %c %s: ", !old_v ? '+' : !new_v ? '-' : '~', path);
+    print_value(old_v ? old_v : new_v);
+    if (old_v && new_v) {
+        fputs(" -> ", stdout);
+        print_value(new_v);
+    }
+    putchar('\n');
+    return 0;
+}
+
+/* A modified k8s object: report it with the diff of its fields. */
+static int report_object(diff_ctx_t *c, const node_t *a, const node_t *b)
+{
+    json_t *ja = NULL, *jb = NULL;
+    int rc = read_file_json(c, a, &ja);
+    if (!rc)
+        rc = read_file_json(c, b, &jb);
+    if (rc || !ja || !jb) {
+        json_decref(ja);
+        json_decref(jb);
+        if (!rc)
+            report(c, 'M');
+        return rc;
+    }
+    if (c->cli->json) {
+        c->json_diff = json_array();
+        rc = k8s_json_diff(ja, jb, on_field, c);
+        report(c, 'M');
+        json_decref(c->json_diff);
+        c->json_diff = NULL;
+    } else {
+        report(c, 'M');
+        rc = k8s_json_diff(ja, jb, on_field, c);
+    }
+    json_decref(ja);
+    json_decref(jb);
+    return rc;
+}
+
 /* Two nodes of the same name (the path already names them). */
 static int diff_nodes(diff_ctx_t *c, const node_t *a, const node_t *b, int depth)
 {
@@ -270,8 +368,8 @@ static int diff_nodes(diff_ctx_t *c, const node_t *a, const node_t *b, int depth
         return rc;
     }
     if (!content_eq(a, b)) {
-        report(c, 'M');
-        return a->type == NODE_FILE ? count_modified(c, a, b) : 0;
+        int rc = c->k8s && a->type == NODE_FILE ? report_object(c, a, b) : (report(c, 'M'), 0);
+        return !rc && a->type == NODE_FILE ? count_modified(c, a, b) : rc;
     }
     if (!meta_eq(a, b))
         report(c, 'U');
@@ -350,6 +448,7 @@ int cmd_diff(cli_t *cli, int argc, char **argv)
         (rc = buf_reserve(&c.path, 256)))
         goto out;
     c.path.data[0] = 0;
+    c.k8s = s1.kind && s2.kind && !strcmp(s1.kind, "k8s") && !strcmp(s2.kind, "k8s");
     if ((rc = diff_trees(&c, s1.tree, s2.tree, 0)))
         goto out;
     if (cli->json) {
