@@ -36,6 +36,7 @@ enum {
     O_HOST,
     O_TAG,
     O_PRUNE,
+    O_JOB,
 };
 
 /* One group of snapshots: indices into the (filtered, oldest-first) snapshot array. */
@@ -75,6 +76,7 @@ static void help(void)
            "  --group-by LIST        group by host,paths,tags,job (default host,paths,job;\n"
            "                         '' for one group)\n"
            "  --host H, --tag T      only consider snapshots of host H / with tag T\n"
+           "  --job NAME             only consider snapshots of the configured job NAME\n"
            "  -n, --dry-run          show what would be removed, remove nothing\n"
            "  --prune                run `coffer prune` afterwards to free the data\n");
 }
@@ -321,6 +323,7 @@ int cmd_forget(cli_t *cli, int argc, char **argv)
                                          {"tag", required_argument, 0, O_TAG},
                                          {"dry-run", no_argument, 0, 'n'},
                                          {"prune", no_argument, 0, O_PRUNE},
+                                         {"job", required_argument, 0, O_JOB},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     retention_policy_t pol = {0};
@@ -329,6 +332,7 @@ int cmd_forget(cli_t *cli, int argc, char **argv)
     snap_filter_t f = {0};
     unsigned group_flags = RETENTION_GROUP_DEFAULT;
     bool dry_run = false, prune = false;
+    const char *job = NULL;
     int c, rc;
     optind = 1;
     while ((c = getopt_long(argc, argv, "nh", opts, NULL)) != -1) {
@@ -375,6 +379,9 @@ int cmd_forget(cli_t *cli, int argc, char **argv)
         case O_PRUNE:
             prune = true;
             break;
+        case O_JOB:
+            job = optarg;
+            break;
         case 'h':
             help();
             return EXIT_OK;
@@ -408,7 +415,7 @@ int cmd_forget(cli_t *cli, int argc, char **argv)
     /* keep only the snapshots the filters select, oldest first */
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (cli_snap_matches(&s[i], &f))
+        if (cli_snap_matches(&s[i], &f) && (!job || (s[i].job && strcmp(s[i].job, job) == 0)))
             s[k++] = s[i];
         else
             snapshot_release(&s[i]);

@@ -22,5 +22,8 @@ int cmd_prune(cli_t *cli, int argc, char **argv);
 int cmd_unlock(cli_t *cli, int argc, char **argv);
 int cmd_key(cli_t *cli, int argc, char **argv);
 int cmd_copy(cli_t *cli, int argc, char **argv);
+int cmd_config(cli_t *cli, int argc, char **argv);
+int cmd_job(cli_t *cli, int argc, char **argv);
+int cmd_run(cli_t *cli, int argc, char **argv);
 
 #endif

@@ -38,6 +38,9 @@ static const command_t commands[] = {
     {"unlock", cmd_unlock, "remove a stale prune lease"},
     {"key", cmd_key, "list, add, remove key slots; change the password"},
     {"copy", cmd_copy, "copy snapshots into another repository"},
+    {"config", cmd_config, "check a job configuration file"},
+    {"job", cmd_job, "run, list or restore configured jobs"},
+    {"run", cmd_run, "scheduler daemon: run configured jobs on their schedules"},
 };
 
 static void usage(FILE *f)
