@@ -17,12 +17,18 @@ build_pkgs=(build-essential meson ninja-build pkg-config libssl-dev libzstd-dev 
     libsodium-dev libcmocka-dev libcurl4-openssl-dev libyaml-dev libssh2-1-dev libfuse3-dev
     libmicrohttpd-dev libarchive-dev)
 test_pkgs=(clang libclang-rt-14-dev python3 attr acl)
+# k8s: node + npm run the test API server (tests/k8s-api); kubectl proves it realistic. Only
+# what is missing: this image has nodesource's nodejs (with npm) and google-cloud-cli's kubectl.
+test_pkgs_k8s=(openssl curl)
+command -v node >/dev/null 2>&1 || test_pkgs_k8s+=(nodejs)
+command -v npm >/dev/null 2>&1 || test_pkgs_k8s+=(npm)
+command -v kubectl >/dev/null 2>&1 || test_pkgs_k8s+=(kubernetes-client)
 bench_pkgs=(restic borgbackup linux-source-6.1 postgresql-15 time hyperfine)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
-test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_k8s[@]}") ;;
+bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_k8s[@]}" "${bench_pkgs[@]}") ;;
 -h | --help)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 0

@@ -41,6 +41,7 @@ static const command_t commands[] = {
     {"config", cmd_config, "check a job configuration file"},
     {"job", cmd_job, "run, list or restore configured jobs"},
     {"run", cmd_run, "scheduler daemon: run configured jobs on their schedules"},
+    {"k8s", cmd_k8s, "export Kubernetes objects; restore them into a cluster"},
 };
 
 static void usage(FILE *f)
