@@ -26,5 +26,6 @@ int cmd_config(cli_t *cli, int argc, char **argv);
 int cmd_job(cli_t *cli, int argc, char **argv);
 int cmd_run(cli_t *cli, int argc, char **argv);
 int cmd_k8s(cli_t *cli, int argc, char **argv);
+int cmd_operator(cli_t *cli, int argc, char **argv);
 
 #endif

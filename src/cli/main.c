@@ -42,6 +42,7 @@ static const command_t commands[] = {
     {"job", cmd_job, "run, list or restore configured jobs"},
     {"run", cmd_run, "scheduler daemon: run configured jobs on their schedules"},
     {"k8s", cmd_k8s, "export Kubernetes objects; restore them into a cluster"},
+    {"operator", cmd_operator, "in-cluster controller for the coffer.dev resources"},
 };
 
 static void usage(FILE *f)
