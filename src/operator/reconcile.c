@@ -493,8 +493,55 @@ static int prepare_restore(op_ctx_t *x, const json_t *r, json_t **spec, json_t *
                 json_object_set_new(json_object_get(json_object_get(sp, "target"), "files"), "pvc",
                                     json_string(sget(target, "pvc")));
             *spec = sp;
-            *args = json_pack("[s, s, s, s, s, s]", "job", "restore", cfg_job, snap ? snap : sid,
-                              "--config", CONFIG_PATH);
+            if (type && !strcmp(type, "k8s")) {
+                /* objects go back through the API with the pod's ServiceAccount */
+                const json_t *repo0 = json_array_get(json_object_get(sp, "repositories"), 0);
+                json_t *rr = NULL;
+                const char *url = NULL;
+                if (json_string_value(repo0) &&
+                    k8s_get(x->c, &OP_RES_REPOSITORY, ns, json_string_value(repo0), &rr) == 0)
+                    url = sget(json_object_get(rr, "spec"), "url");
+                err_clear();
+                if (!url) {
+                    json_decref(rr);
+                    json_decref(bspec);
+                    json_decref(b);
+                    set_problem(p, "RepositoryNotFound", "the Repository of Backup \"%s\" is gone",
+                                bref);
+                    return COFFER_EINVAL;
+                }
+                *args =
+                    json_pack("[s, s, s, s, s]", "-r", url, "k8s", "restore", snap ? snap : sid);
+                json_decref(rr);
+                const char *k;
+                json_t *v;
+                json_object_foreach(json_object_get(target, "namespaceMapping"), k, v)
+                {
+                    char m[512];
+                    snprintf(m, sizeof m, "%s:%s", k,
+                             json_string_value(v) ? json_string_value(v) : "");
+                    json_array_append_new(*args, json_string("--namespace-map"));
+                    json_array_append_new(*args, json_string(m));
+                }
+                static const char *const lists[][2] = {{"includeKinds", "--include-kinds"},
+                                                       {"excludeKinds", "--exclude-kinds"}};
+                for (size_t li = 0; li < 2; li++) {
+                    size_t ai;
+                    json_t *av;
+                    json_array_foreach(json_object_get(target, lists[li][0]), ai, av)
+                    {
+                        json_array_append_new(*args, json_string(lists[li][1]));
+                        json_array_append(*args, av);
+                    }
+                }
+                if (sget(target, "existing")) {
+                    json_array_append_new(*args, json_string("--existing"));
+                    json_array_append_new(*args, json_string(sget(target, "existing")));
+                }
+            } else {
+                *args = json_pack("[s, s, s, s, s, s]", "job", "restore", cfg_job,
+                                  snap ? snap : sid, "--config", CONFIG_PATH);
+            }
         }
         json_decref(bspec);
         json_decref(b);

@@ -363,6 +363,15 @@ json_t *op_render_pod_template(const op_render_opts_t *o, const json_t *cr, cons
                 env_from, json_pack("{s:{s:s}}", "secretRef", "name", str_at(cred, "name")));
     }
     service_secret_env(spec, env);
+    /* commands run without the job config (a k8s restore) read the first repository's
+     * password from its mounted Secret */
+    const json_t *first = json_array_get(json_object_get(spec, "repositories"), 0);
+    if (json_string_value(first)) {
+        char pwf[512];
+        snprintf(pwf, sizeof pwf, "%s/%s/password", OP_SECRET_DIR, json_string_value(first));
+        json_array_append_new(
+            env, json_pack("{s:s, s:s}", "name", "COFFER_PASSWORD_FILE", "value", pwf));
+    }
     json_array_append_new(env, json_pack("{s:s, s:{s:{s:s}}}", "name", "POD_NAME", "valueFrom",
                                          "fieldRef", "fieldPath", "metadata.name"));
     const json_t *target = json_object_get(spec, "target");

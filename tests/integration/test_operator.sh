@@ -243,4 +243,21 @@ spec: {scheduleRef: nightly}
 EOF
 wait_for "the new leader creates the Job" 20 kc -n apps get job coffer-backup-after-takeover
 curl -s http://127.0.0.1:49092/metrics | grep -q 'coffer_operator_reconciles_total{kind="Backup",result="ok"}' || fail "metrics"
+step "deploy/: both kustomize variants and every example are accepted by the API server"
+ka -f - >/dev/null <<EOF
+apiVersion: v1
+kind: List
+items:
+  - {apiVersion: v1, kind: Namespace, metadata: {name: shop}}
+  - {apiVersion: v1, kind: Namespace, metadata: {name: blog}}
+  - {apiVersion: v1, kind: Namespace, metadata: {name: directory}}
+EOF
+for v in cluster namespaced; do
+    kubectl kustomize "$ROOT/deploy/operator/$v" >"$WORK/$v.yaml" || fail "kustomize $v"
+    ka -f "$WORK/$v.yaml" >"$WORK/$v.out" 2>&1 || fail "the $v variant was refused: $(cat "$WORK/$v.out")"
+done
+kc -n coffer-system get deployment coffer-operator >/dev/null || fail "the operator Deployment"
+for f in "$ROOT"/deploy/examples/*.yaml; do
+    ka -f "$f" >"$WORK/ex.out" 2>&1 || fail "example $(basename "$f") was refused: $(cat "$WORK/ex.out")"
+done
 echo "operator ok"
