@@ -132,6 +132,136 @@ static int secret_value(op_ctx_t *x, const char *ns, const char *name, const cha
     return 0;
 }
 
+static int collect_item(json_t *item, void *ud)
+{
+    return json_array_append((json_t *)ud, item) ? COFFER_ENOMEM : 0;
+}
+
+/* ---- volumes of running pods ---- */
+
+/* A files target with podSelector: the volumes named in each selected pod's
+ * coffer.dev/backup-volumes annotation (or target.files.volumes) become claims mounted at
+ * /data/POD/VOLUME, and the run is pinned to the pods' node, so ReadWriteOnce claims (one node
+ * at a time) can be mounted next to the running pod. Returns a new spec in *out (or a new
+ * reference to spec when there is no podSelector). */
+static int resolve_pod_volumes(op_ctx_t *x, const char *ns, const json_t *spec, json_t **out,
+                               problem_t *p)
+{
+    const json_t *files = path_get(spec, "target", "files");
+    const json_t *sel = json_object_get(files, "podSelector");
+    if (!sel) {
+        *out = json_incref((json_t *)spec);
+        return 0;
+    }
+    buf_t ls;
+    buf_init(&ls);
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get((json_t *)sel, "matchLabels"), k, v)
+    {
+        buf_printf(&ls, "%s%s=%s", ls.len ? "," : "", k,
+                   json_string_value(v) ? json_string_value(v) : "");
+    }
+    json_t *pods = json_array();
+    k8s_list_opts_t lo = {.label_selector = ls.len ? (const char *)ls.data : NULL};
+    static const k8s_res_t pods_res = {"", "v1", "pods", true};
+    int rc = k8s_list(x->c, &pods_res, ns, &lo, collect_item, pods, NULL);
+    buf_release(&ls);
+    if (rc) {
+        json_decref(pods);
+        return rc;
+    }
+    json_t *mounts = json_array();
+    const char *node = NULL;
+    size_t i;
+    json_t *pod;
+    json_array_foreach(pods, i, pod)
+    {
+        const json_t *md = json_object_get(pod, "metadata");
+        const char *pname = sget(md, "name");
+        const char *ann = sget(json_object_get(md, "annotations"), "coffer.dev/backup-volumes");
+        const json_t *want = json_object_get(files, "volumes");
+        if (!ann && !json_array_size(want))
+            continue; /* selected, but nothing to back up in it */
+        const char *pnode = sget(json_object_get(pod, "spec"), "nodeName");
+        if (!pnode) {
+            set_problem(p, "PodNotScheduled", "pod \"%s\" is not running on a node yet", pname);
+            rc = COFFER_EINVAL;
+            break;
+        }
+        if (node && strcmp(node, pnode)) {
+            set_problem(p, "PodsOnSeveralNodes",
+                        "the selected pods run on several nodes (%s, %s): one run mounts claims on "
+                        "one node only; select the pods of one node per schedule",
+                        node, pnode);
+            rc = COFFER_EINVAL;
+            break;
+        }
+        node = pnode;
+        /* the names to take: the list in target.files.volumes, else the annotation */
+        char names[1024];
+        if (json_array_size(want)) {
+            size_t n = 0, wi;
+            json_t *w;
+            names[0] = 0;
+            json_array_foreach(want, wi, w)
+            {
+                n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? "," : "",
+                                      json_string_value(w) ? json_string_value(w) : "");
+                if (n >= sizeof names)
+                    break;
+            }
+        } else {
+            snprintf(names, sizeof names, "%s", ann);
+        }
+        for (char *save = NULL, *tok = strtok_r(names, ", ", &save); tok;
+             tok = strtok_r(NULL, ", ", &save)) {
+            const char *claim = NULL;
+            size_t vi;
+            json_t *vol;
+            json_array_foreach(path_get(pod, "spec", "volumes"), vi, vol)
+            {
+                if (sget(vol, "name") && !strcmp(sget(vol, "name"), tok))
+                    claim = sget(json_object_get(vol, "persistentVolumeClaim"), "claimName");
+            }
+            if (!claim) {
+                set_problem(p, "VolumeNotAClaim",
+                            "volume \"%s\" of pod \"%s\" is missing or not a "
+                            "PersistentVolumeClaim (emptyDir and hostPath volumes cannot be "
+                            "mounted by another pod: back them up with a sidecar)",
+                            tok, pname);
+                rc = COFFER_EINVAL;
+                break;
+            }
+            char path[600];
+            snprintf(path, sizeof path, "%s/%s/%s", OP_DATA_DIR, pname, tok);
+            json_array_append_new(mounts, json_pack("{s:s, s:s}", "claim", claim, "path", path));
+        }
+        if (rc)
+            break;
+    }
+    char node_name[256] = "";
+    if (node)
+        snprintf(node_name, sizeof node_name, "%s", node); /* node points into pods */
+    json_decref(pods);
+    if (!rc && !json_array_size(mounts)) {
+        set_problem(p, "NoPodVolumes",
+                    "no selected pod names volumes to back up (annotation "
+                    "coffer.dev/backup-volumes or spec.target.files.volumes)");
+        rc = COFFER_EINVAL;
+    }
+    if (rc) {
+        json_decref(mounts);
+        return rc;
+    }
+    json_t *ns_spec = json_deep_copy(spec);
+    json_t *nf = json_object_get(json_object_get(ns_spec, "target"), "files");
+    json_object_set_new(nf, "podVolumeMounts", mounts);
+    json_object_set_new(ns_spec, "runOn", json_string(node_name));
+    *out = ns_spec;
+    return 0;
+}
+
 /* Every Repository named in spec.repositories, checked to exist with their Secrets, as an
  * object name -> Repository. A user problem fills p and returns COFFER_EINVAL. */
 static int load_repos(op_ctx_t *x, const char *ns, const json_t *spec, json_t **out, problem_t *p)
@@ -442,7 +572,11 @@ static int prepare_backup(op_ctx_t *x, const json_t *b, json_t **spec, json_t **
                           char *cfg_job, size_t cfg_len, json_t **args, problem_t *p)
 {
     const json_t *md = json_object_get(b, "metadata");
-    int rc = backup_spec(x, b, spec, p);
+    json_t *raw = NULL;
+    int rc = backup_spec(x, b, &raw, p);
+    if (!rc)
+        rc = resolve_pod_volumes(x, sget(md, "namespace"), raw, spec, p);
+    json_decref(raw);
     if (!rc)
         rc = load_repos(x, sget(md, "namespace"), *spec, repos, p);
     if (rc)
@@ -613,7 +747,7 @@ static int schedule_condition(op_ctx_t *x, const json_t *s, const char *status, 
 
 int op_reconcile_schedule(op_ctx_t *x, const char *ns, const char *name)
 {
-    json_t *s = NULL, *repos = NULL, *cfg = NULL;
+    json_t *s = NULL, *repos = NULL, *cfg = NULL, *rspec = NULL;
     char *child = op_child_name("schedule", name);
     problem_t p;
     memset(&p, 0, sizeof p);
@@ -648,9 +782,14 @@ int op_reconcile_schedule(op_ctx_t *x, const char *ns, const char *name)
     } else if (tz && cron_tz_check(tz)) {
         set_problem(&p, "InvalidTimeZone", "spec.timeZone \"%s\": %s", tz, err_msg());
         err_clear();
-    } else if ((rc = load_repos(x, ns, spec, &repos, &p)) && rc != COFFER_EINVAL) {
+    } else if ((rc = resolve_pod_volumes(x, ns, spec, &rspec, &p)) && rc != COFFER_EINVAL) {
+        goto out;
+    } else if (!rc && (rc = load_repos(x, ns, rspec, &repos, &p)) && rc != COFFER_EINVAL) {
         goto out;
     }
+    rc = 0;
+    if (rspec)
+        spec = rspec;
     if (!p.reason[0]) {
         cfg = op_render_config(name, spec, repos);
         if (!cfg) {
@@ -705,6 +844,7 @@ out:
     json_decref(s);
     json_decref(repos);
     json_decref(cfg);
+    json_decref(rspec);
     free(child);
     return rc;
 }

@@ -247,7 +247,15 @@ json_t *op_render_config(const char *job_name, const json_t *spec, const json_t 
     if (!strcmp(type, "files")) {
         json_t *paths = json_array();
         const json_t *sub = json_object_get(tt, "paths");
-        if (json_array_size(sub)) {
+        const json_t *pvm = json_object_get(tt, "podVolumeMounts");
+        if (json_array_size(pvm)) {
+            /* pod volumes (resolved by the operator): each claim mounted at its own path */
+            json_t *m;
+            json_array_foreach(pvm, i, m)
+            {
+                json_array_append_new(paths, json_string(str_at(m, "path")));
+            }
+        } else if (json_array_size(sub)) {
             json_t *p;
             json_array_foreach(sub, i, p)
             {
@@ -378,7 +386,20 @@ json_t *op_render_pod_template(const op_render_opts_t *o, const json_t *cr, cons
     const char *pvc = str_at(json_object_get(target, "files"), "pvc");
     if (!pvc)
         pvc = str_at(target, "pvc"); /* a Restore's target */
-    if (pvc) {
+    const json_t *pvm = json_object_get(json_object_get(target, "files"), "podVolumeMounts");
+    size_t mi;
+    json_t *m;
+    json_array_foreach(pvm, mi, m)
+    {
+        char vname[32];
+        snprintf(vname, sizeof vname, "pod-volume-%zu", mi);
+        json_array_append_new(volumes, json_pack("{s:s, s:{s:s, s:b}}", "name", vname,
+                                                 "persistentVolumeClaim", "claimName",
+                                                 str_at(m, "claim"), "readOnly", 1));
+        json_array_append_new(mounts, json_pack("{s:s, s:s, s:b}", "name", vname, "mountPath",
+                                                str_at(m, "path"), "readOnly", 1));
+    }
+    if (pvc && !json_array_size(pvm)) {
         bool restore = !strcmp(kind, "restores");
         json_array_append_new(volumes, json_pack("{s:s, s:{s:s, s:b}}", "name", "data",
                                                  "persistentVolumeClaim", "claimName", pvc,

@@ -173,6 +173,59 @@ assert_eq "$(jpath restore back 'd["status"]["phase"]')" Completed "Restore phas
 found=$(find "$WORK/pod/data/out" -name a.txt | head -1)
 [ -n "$found" ] && cmp "$found" "$WORK/data/a.txt" || fail "restored file missing or different"
 
+step "volumes of a running pod: the Job runs on the pod's node and mounts its claim"
+ka -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-0
+  namespace: apps
+  labels: {app: web}
+  annotations: {coffer.dev/backup-volumes: "data"}
+spec:
+  nodeName: node-7
+  containers: [{name: web, image: nginx, volumeMounts: [{name: data, mountPath: /srv}]}]
+  volumes:
+    - {name: data, persistentVolumeClaim: {claimName: web-data}}
+    - {name: cache, emptyDir: {}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: tmp-0
+  namespace: apps
+  labels: {app: tmp}
+  annotations: {coffer.dev/backup-volumes: "cache"}
+spec:
+  nodeName: node-7
+  containers: [{name: c, image: busybox}]
+  volumes: [{name: cache, emptyDir: {}}]
+---
+apiVersion: coffer.dev/v1alpha1
+kind: Backup
+metadata: {name: pods-1, namespace: apps}
+spec:
+  target: {type: files, files: {podSelector: {matchLabels: {app: web}}}}
+  repositories: [local]
+---
+apiVersion: coffer.dev/v1alpha1
+kind: Backup
+metadata: {name: pods-bad, namespace: apps}
+spec:
+  target: {type: files, files: {podSelector: {matchLabels: {app: tmp}}}}
+  repositories: [local]
+EOF
+wait_for "the Job of pods-1" 20 kc -n apps get job coffer-backup-pods-1
+assert_eq "$(jpath job coffer-backup-pods-1 'd["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/hostname"]')" node-7 "Job pinned to the pod's node"
+assert_eq "$(jpath job coffer-backup-pods-1 '[v["persistentVolumeClaim"]["claimName"] for v in d["spec"]["template"]["spec"]["volumes"] if "persistentVolumeClaim" in v]')" "['web-data']" "claims mounted"
+rm -rf "$WORK/pod/data"
+mkdir -p "$WORK/pod/data/web-0/data"
+echo "pod volume content" >"$WORK/pod/data/web-0/data/page.html"
+run_like_pod coffer-backup-pods-1 >"$WORK/run3.out" 2>&1 || fail "the pod-volume run failed: $(cat "$WORK/run3.out")"
+assert_eq "$(jpath backup pods-1 'd["status"]["phase"]')" Completed "pod-volume Backup phase"
+wait_for "pods-bad Failed" 20 phase_is backup pods-bad Failed
+jpath backup pods-bad 'd["status"]["message"]' | grep -q VolumeNotAClaim || fail "message: $(jpath backup pods-bad 'd["status"]["message"]')"
+
 step "a Backup naming a missing Repository fails clearly"
 cat <<EOF | ka -f - >/dev/null
 apiVersion: coffer.dev/v1alpha1
