@@ -38,6 +38,7 @@ bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_p
     "${bench_pkgs[@]}") ;;
     "${bench_pkgs[@]}") ;;
     "${bench_pkgs[@]}") ;;
+    "${bench_pkgs[@]}") ;;
 -h | --help)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 0

@@ -21,10 +21,12 @@ int cmd_forget(cli_t *cli, int argc, char **argv);
 int cmd_prune(cli_t *cli, int argc, char **argv);
 int cmd_unlock(cli_t *cli, int argc, char **argv);
 int cmd_key(cli_t *cli, int argc, char **argv);
+int cmd_copy(cli_t *cli, int argc, char **argv);
 int cmd_config(cli_t *cli, int argc, char **argv);
 int cmd_job(cli_t *cli, int argc, char **argv);
 int cmd_run(cli_t *cli, int argc, char **argv);
 int cmd_copy(cli_t *cli, int argc, char **argv);
 int cmd_k8s(cli_t *cli, int argc, char **argv);
+int cmd_operator(cli_t *cli, int argc, char **argv);
 
 #endif

@@ -37,11 +37,13 @@ static const command_t commands[] = {
     {"prune", cmd_prune, "remove data no snapshot needs (two-phase)"},
     {"unlock", cmd_unlock, "remove a stale prune lease"},
     {"key", cmd_key, "list, add, remove key slots; change the password"},
+    {"copy", cmd_copy, "copy snapshots into another repository"},
     {"config", cmd_config, "check a job configuration file"},
     {"job", cmd_job, "run, list or restore configured jobs"},
     {"run", cmd_run, "scheduler daemon: run configured jobs on their schedules"},
     {"copy", cmd_copy, "copy snapshots into another repository"},
     {"k8s", cmd_k8s, "export Kubernetes objects; restore them into a cluster"},
+    {"operator", cmd_operator, "in-cluster controller for the coffer.dev resources"},
 };
 
 static void usage(FILE *f)

@@ -48,10 +48,44 @@ print('ok', sorted(kinds))
 assert kinds == {'Repository', 'BackupSchedule', 'Backup', 'Restore'}
 PY
 
+step "the Helm chart: every value a template uses is defined in values.yaml"
+python3 - "$ROOT/deploy/helm/coffer" <<'PY'
+import os, re, sys
+d = sys.argv[1]
+# values.yaml key paths from indentation (the file is plain block mappings)
+paths, stack = set(), []
+for line in open(os.path.join(d, 'values.yaml')):
+    m = re.match(r'^( *)([A-Za-z][A-Za-z0-9_]*):', line)
+    if not m:
+        continue
+    ind = len(m.group(1)) // 2
+    stack = stack[:ind] + [m.group(2)]
+    paths.add('.'.join(stack))
+    # flow mappings on one line: "key: {a: 1, b: 2}"
+    for k in re.findall(r'[{,] *([A-Za-z][A-Za-z0-9_]*):', line.split(':', 1)[1]):
+        paths.add('.'.join(stack + [k]))
+used = set()
+for f in os.listdir(os.path.join(d, 'templates')):
+    used |= set(re.findall(r'\.Values\.([A-Za-z0-9_.]+)', open(os.path.join(d, 'templates', f)).read()))
+missing = sorted(u for u in used if u not in paths)
+assert not missing, f'templates use undefined values: {missing}'
+for need in ('Chart.yaml', 'values.yaml', 'templates/deployment.yaml', 'templates/rbac.yaml',
+             'templates/servicemonitor.yaml', 'crds/coffer.dev_backups.yaml'):
+    assert os.path.exists(os.path.join(d, need)), need
+print('chart ok:', len(used), 'values used')
+PY
+
 step "kustomize renders offline"
 if command -v kubectl >/dev/null; then
     KUBECONFIG=/dev/null kubectl kustomize "$ROOT/deploy/crds" >crds.yaml || fail "kubectl kustomize deploy/crds"
     assert_eq "$(grep -c '^kind: CustomResourceDefinition' crds.yaml)" 4 "CRDs rendered"
+    for v in cluster namespaced; do
+        KUBECONFIG=/dev/null kubectl kustomize "$ROOT/deploy/operator/$v" >op-$v.yaml || fail "kubectl kustomize deploy/operator/$v"
+        grep -q '^kind: Deployment' op-$v.yaml || fail "no Deployment in the $v variant"
+    done
+    grep -q '^kind: ClusterRole$' op-cluster.yaml || fail "the cluster variant has no ClusterRole"
+    grep -q '^kind: ClusterRole$' op-namespaced.yaml && fail "the namespaced variant has a ClusterRole"
+    grep -q -- '- coffer-system' op-namespaced.yaml || fail "the namespaced variant does not pass --namespace"
 else
     echo "kubectl not installed: rendering not checked"
 fi

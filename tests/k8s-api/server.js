@@ -127,6 +127,7 @@ addRes("apps", ["v1"], "daemonsets", "DaemonSet", T, ["ds"], { categories: ["all
 addRes("apps", ["v1"], "controllerrevisions", "ControllerRevision", T, [], { status: false });
 addRes("batch", ["v1"], "jobs", "Job", T, [], { categories: ["all"] });
 addRes("batch", ["v1"], "cronjobs", "CronJob", T, ["cj"], { categories: ["all"] });
+addRes("coordination.k8s.io", ["v1"], "leases", "Lease", T, [], { status: false });
 addRes("autoscaling", ["v2", "v1"], "horizontalpodautoscalers", "HorizontalPodAutoscaler", T, ["hpa"]);
 addRes("policy", ["v1"], "poddisruptionbudgets", "PodDisruptionBudget", T, ["pdb"]);
 const RBAC = "rbac.authorization.k8s.io";
