@@ -264,8 +264,6 @@ static int options_check(const storage_driver_t *drv, const storage_opts_t *opts
             err_set(COFFER_EINVAL,
                     "unknown storage option '%.*s' for %s locations: doc/storage.md lists "
                     "the known keys",
-                    "unknown storage option '%.*s' for %s locations: see "
-                    "`coffer help options` or doc/storage.md for the known keys",
                     (int)(klen > 60 ? 60 : klen), kv, dot ? drv->name : "all");
             return COFFER_EINVAL;
         }
