@@ -185,17 +185,14 @@ json_t *op_render_config(const char *job_name, const json_t *spec, const json_t 
                     rn ? rn : "?", i);
             goto fail;
         }
-        if (json_object_size(json_object_get(rs, "options"))) {
-            err_set(COFFER_EINVAL,
-                    "Repository \"%s\": spec.options cannot be passed to jobs yet; put the "
-                    "settings into the URL or the credentials Secret's environment",
-                    rn);
-            goto fail;
-        }
         char pwfile[512];
         snprintf(pwfile, sizeof pwfile, "%s/%s/password", OP_SECRET_DIR, rn);
-        json_object_set_new(
-            rmap, rn, json_pack("{s:s, s:s}", "url", str_at(rs, "url"), "password_file", pwfile));
+        json_t *rcfg =
+            json_pack("{s:s, s:s}", "url", str_at(rs, "url"), "password_file", pwfile);
+        const json_t *ropts = json_object_get(rs, "options");
+        if (json_object_size(ropts)) /* each becomes -o KEY=VALUE for the job's children */
+            json_object_set(rcfg, "options", (json_t *)ropts);
+        json_object_set_new(rmap, rn, rcfg);
         json_array_append_new(targets, json_string(rn));
     }
     const json_t *ret = json_object_get(spec, "retention");

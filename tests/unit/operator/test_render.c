@@ -60,6 +60,16 @@ static void test_config_files(void **state)
     json_t *r = json_object_get(json_object_get(cfg, "repositories"), "local");
     assert_string_equal(json_string_value(json_object_get(r, "password_file")),
                         "/etc/coffer/secrets/local/password");
+    assert_null(json_object_get(r, "options"));
+    json_decref(cfg);
+    /* a Repository's storage options go into the config (the job passes them as -o) */
+    json_object_set_new(json_object_get(json_object_get(repos, "local"), "spec"), "options",
+                        json_pack("{s:s}", "s3.region", "eu-west-1"));
+    cfg = op_render_config("job1", spec, repos);
+    r = json_object_get(json_object_get(cfg, "repositories"), "local");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r, "options"), "s3.region")),
+        "eu-west-1");
     json_decref(cfg);
     json_decref(spec);
     json_decref(repos);
