@@ -11,6 +11,8 @@
 #include "storage/probe.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const char *result_word(probe_result_t r)
 {
@@ -46,6 +48,16 @@ static void print_report(cli_t *cli, const char *location, const char *driver,
         fprintf(f, "  %-18s %-8s %7.1f ms  %s\n", st->name, result_word(st->result), st->ms,
                 st->detail);
     }
+    const char *k;
+    json_t *v;
+    json_object_foreach(r->server, k, v)
+    {
+        if (!strcmp(k, "driver"))
+            continue;
+        char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        fprintf(f, "  server %-18s %s\n", k, text ? text : "?");
+        free(text);
+    }
     fprintf(f, "%s\n",
             r->failed   ? "the location cannot hold a coffer repository as it is: fix the "
                           "failed steps first"
@@ -70,6 +82,7 @@ int cli_location_check(cli_t *cli, bool create, bool always_print, bool skip_loc
     probe_report_t rep;
     rc = storage_probe(s, NULL, &rep);
     print_report(cli, storage_location(s), storage_name(s), &rep, always_print);
+    probe_report_release(&rep);
     storage_close(s);
     return rc;
 }

@@ -176,6 +176,19 @@ static void step_list(probe_ctx_t *c)
         step_end(c, st, t0, PROBE_OK, "the object just written is listed");
 }
 
+/* What the driver says about the server (the s3 driver detects conditional writes at the
+ * first create-only write, so this runs after one). */
+static bool emulated_create_only(storage_t *s, probe_report_t *r)
+{
+    if (!r->server) {
+        r->server = json_object();
+        if (storage_describe(s, r->server))
+            err_clear();
+    }
+    const char *cw = json_string_value(json_object_get(r->server, "conditional_writes"));
+    return cw && strcmp(cw, "emulated") == 0;
+}
+
 static void step_create_only(probe_ctx_t *c)
 {
     int64_t t0;
@@ -193,6 +206,14 @@ static void step_create_only(probe_ctx_t *c)
     } else if (storage_get(c->s, c->small, 0, 0, &b) != 0 || b.len != sizeof c->data ||
                memcmp(b.data, c->data, b.len) != 0) {
         step_end(c, st, t0, PROBE_FAIL, "refused, but the object was changed anyway");
+    } else if (emulated_create_only(c->s, c->r)) {
+        step_end(c, st, t0, PROBE_WARN,
+                 "emulated (check, then write: %s): two writers at the same instant could both "
+                 "succeed; see doc/storage.md",
+                 json_string_value(json_object_get(c->r->server, "conditional_writes_detail"))
+                     ? json_string_value(
+                           json_object_get(c->r->server, "conditional_writes_detail"))
+                     : "the server ignores If-None-Match");
     } else if (!(storage_features(c->s) & STORAGE_F_CREATE_ONLY)) {
         step_end(c, st, t0, PROBE_WARN,
                  "emulated (check, then write): two writers at the same instant could both "
@@ -370,6 +391,14 @@ int storage_probe(storage_t *s, const probe_opts_t *o, probe_report_t *out)
     return 0;
 }
 
+void probe_report_release(probe_report_t *r)
+{
+    if (r) {
+        json_decref(r->server);
+        r->server = NULL;
+    }
+}
+
 json_t *probe_report_json(const probe_report_t *r)
 {
     static const char *const names[] = {"ok", "warning", "failed", "skipped"};
@@ -384,5 +413,7 @@ json_t *probe_report_json(const probe_report_t *r)
                           "warnings", r->warned, "steps", steps);
     if (r->has_skew)
         json_object_set_new(o, "clock_skew_s", json_real(r->clock_skew_s));
+    if (r->server)
+        json_object_set(o, "server", r->server);
     return o;
 }

@@ -37,7 +37,10 @@ typedef struct probe_report {
     int failed, warned;
     double clock_skew_s; /* backend clock minus this host's (valid when has_skew) */
     bool has_skew;
+    json_t *server; /* storage_describe's view of the location (owned; probe_report_release) */
 } probe_report_t;
+
+void probe_report_release(probe_report_t *r);
 
 typedef struct probe_opts {
     size_t stream_bytes; /* size of the streamed (multipart) upload; 0 = 16 MiB */

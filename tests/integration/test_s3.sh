@@ -56,10 +56,23 @@ head -c 12000000 /dev/urandom >src/big-random # > 5 MiB in one pack: a multipart
 owner=()
 [ "$(id -u)" = 0 ] || owner=(--no-owner)
 
-round_trip() { # round_trip LABEL REPO
+round_trip() { # round_trip LABEL REPO CONDITIONAL_WRITES(if-none-match|emulated)
     local label=$1 repo=$2
     sstep "$label: init (creating the bucket), backup, restore, check"
     c -r "$repo" -o s3.create-bucket=true "${MP[@]}" init >/dev/null || fail "$label: init"
+    sstep "$label: location check"
+    "$COFFER" -r "$repo" "${MP[@]}" --json check --location >"loc-$label.json" 2>>"$out_log" ||
+        fail "$label: check --location failed: $(cat "loc-$label.json")"
+    python3 - "loc-$label.json" "$3" <<'PY' || fail "$label: location report: $(cat "loc-$label.json")"
+import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+want_cw = sys.argv[2]
+steps = {s["step"]: s["result"] for s in d["steps"]}
+assert d["ok"], d
+assert d["server"]["conditional_writes"] == want_cw, d["server"]
+assert steps["create-only write"] == ("ok" if want_cw == "if-none-match" else "warning"), steps
+assert steps["large upload"] == "ok" and steps["ranged read"] == "ok" and steps["list"] == "ok"
+PY
     c -r "$repo" "${MP[@]}" backup src >/dev/null || fail "$label: backup"
     c -r "$repo" "${MP[@]}" backup src >/dev/null || fail "$label: second backup"
     c -r "$repo" restore latest --target "out-$label" >/dev/null || fail "$label: restore"
@@ -82,7 +95,7 @@ round_trip() { # round_trip LABEL REPO
 
 # ---- radosgw ---------------------------------------------------------------------------------
 export AWS_ACCESS_KEY_ID=CIKEY AWS_SECRET_ACCESS_KEY=CISECRET
-round_trip rgw "s3://$RGW/rgw-bkt/repo"
+round_trip rgw "s3://$RGW/rgw-bkt/repo" if-none-match
 sstep "rgw: conditional writes detected as If-None-Match"
 COFFER_DEBUG=1 "$COFFER" -r "s3://$RGW/rgw-bkt/probe" init >probe.log 2>&1 || fail "rgw: init probe"
 grep -q "If-None-Match: \* honoured" probe.log || fail "rgw: If-None-Match not detected"
@@ -97,7 +110,7 @@ printf 'S3RVER\n' >ak
 printf 'S3RVER\n' >sk
 export AWS_ACCESS_KEY_ID_FILE=$WORK/ak AWS_SECRET_ACCESS_KEY_FILE=$WORK/sk
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-round_trip s3rver "s3://$S3RVER/s3rver-bkt/repo"
+round_trip s3rver "s3://$S3RVER/s3rver-bkt/repo" emulated
 COFFER_DEBUG=1 "$COFFER" -r "s3://$S3RVER/s3rver-bkt/probe" init >probe2.log 2>&1 ||
     fail "s3rver: init probe"
 grep -q "emulated with HEAD then PUT" probe2.log || fail "s3rver: fallback not detected"
