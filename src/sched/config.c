@@ -484,8 +484,7 @@ static int get_name(pctx_t *p, const node_t *n, const char *what, char **out)
 
 static int parse_repo(pctx_t *p, const node_t *knode, const node_t *n)
 {
-    static const char *const keys[] = {"url", "password", "password_file", "env", "options",
-                                       NULL};
+    static const char *const keys[] = {"url", "password", "password_file", "env", "options", NULL};
     const char *name = (const char *)knode->data.scalar.value;
     char where[160];
     snprintf(where, sizeof where, "repository \"%.100s\"", name);
@@ -810,10 +809,11 @@ static int parse_options(pctx_t *p, const node_t *n, cfg_job_t *j)
 
 static int parse_job(pctx_t *p, const node_t *n)
 {
-    static const char *const keys[] = {
-        "name",      "type", "paths", "exclude",  "command",  "filename",
-        "options",   "env",  "host",  "schedule", "timezone", "repositories",
-        "retention", "tags", "hooks", "limits",   "run_on",   NULL};
+    static const char *const keys[] = {"name",      "type",     "paths",    "exclude",
+                                       "command",   "filename", "options",  "env",
+                                       "host",      "schedule", "timezone", "repositories",
+                                       "retention", "tags",     "hooks",    "limits",
+                                       "run_on",    "fan_out",  NULL};
     int rc = check_map(p, n, "job", keys);
     if (rc)
         return rc;
@@ -887,6 +887,18 @@ static int parse_job(pctx_t *p, const node_t *n)
             rc = parse_limits(p, v, &j->limits);
         } else if (!strcmp(key, "run_on")) {
             rc = get_list(p, v, "run_on", &j->run_on, &j->n_run_on);
+        } else if (!strcmp(key, "fan_out")) {
+            char *fo = NULL;
+            if (!(rc = get_str(p, v, "fan_out", &fo))) {
+                if (!strcmp(fo, "copy"))
+                    j->fan_out_copy = true;
+                else if (strcmp(fo, "backup") != 0)
+                    rc = at_err(p, v, COFFER_EINVAL,
+                                "fan_out: \"%s\": expected backup (into each repository) or "
+                                "copy (back up once, then copy)",
+                                fo);
+            }
+            free(fo);
         }
         if (rc)
             return rc;
@@ -1757,6 +1769,8 @@ int cfg_print(const cfg_t *c, buf_t *o)
         }
         if (!rc)
             rc = pr_list(o, in, "run_on", j->run_on, j->n_run_on);
+        if (!rc && j->fan_out_copy)
+            rc = buf_printf(o, "%sfan_out: copy\n", in);
     }
     if (!rc && c->n_copies)
         rc = buf_append_str(o, "copy:\n");

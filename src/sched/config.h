@@ -121,6 +121,8 @@ typedef struct cfg_job {
     cfg_limits_t limits;
     char **run_on; /* host/pod names; empty = everywhere */
     size_t n_run_on;
+    bool fan_out_copy; /* fan_out: copy -- back up into the first repository, then copy that
+                          snapshot into the others (dump once); default: back up into each */
     cfg_loc_t loc;
 } cfg_job_t;
 

@@ -360,6 +360,11 @@ static void parse_summary(const proc_result_t *pr, job_target_result_t *t)
         size_t len = nl ? (size_t)(nl - s) : strlen(s);
         json_t *j = len ? json_loadb(s, len, 0, NULL) : NULL;
         const char *mt = j ? json_string_value(json_object_get(j, "message_type")) : NULL;
+        if (mt && !strcmp(mt, "copy")) { /* coffer copy: the snapshot made in the target */
+            const char *tid = json_string_value(json_object_get(j, "target"));
+            if (tid)
+                snprintf(t->snapshot, sizeof t->snapshot, "%s", tid);
+        }
         if (mt && !strcmp(mt, "summary")) {
             const char *id = json_string_value(json_object_get(j, "id"));
             const char *st = json_string_value(json_object_get(j, "status"));
@@ -376,8 +381,46 @@ static void parse_summary(const proc_result_t *pr, job_target_result_t *t)
     }
 }
 
+/* argv and environment to copy snapshot `snap` from repository `from` into `to`. */
+static int copy_args(const cfg_job_t *j, const cfg_repo_t *from, const cfg_repo_t *to,
+                     const char *snap, strvec_t *a, proc_env_t **out_env, size_t *out_n)
+{
+    int rc = repo_prefix(a, from, &j->limits);
+    for (size_t i = 0; i < to->n_options && !rc; i++) {
+        char *kv = NULL;
+        if (asprintf(&kv, "%s=%s", to->options[i].key, to->options[i].value) < 0)
+            return err_set(COFFER_ENOMEM, "out of memory");
+        if (!(rc = sv_push(a, "--to-option")))
+            rc = sv_pushf(a, "", kv);
+        free(kv);
+    }
+    const char *post[] = {"copy", "--to", to->url, snap};
+    for (size_t i = 0; i < 4 && !rc; i++)
+        rc = sv_push(a, post[i]);
+    proc_env_t *e = NULL;
+    size_t n = 0;
+    if (!rc)
+        rc = job_repo_env(from, &e, &n);
+    proc_env_t *all = rc ? NULL : realloc(e, (n + 2 + to->n_env) * sizeof *all);
+    if (!rc && !all) {
+        free(e);
+        return err_set(COFFER_ENOMEM, "out of memory");
+    }
+    if (rc)
+        return rc;
+    all[n++] = (proc_env_t){"COFFER_TO_PASSWORD_FILE", NULL};
+    all[n++] = (proc_env_t){"COFFER_TO_PASSWORD", to->password};
+    for (size_t i = 0; i < to->n_env; i++)
+        all[n++] = (proc_env_t){to->env[i].key, to->env[i].value};
+    *out_env = all;
+    *out_n = n;
+    return 0;
+}
+
+/* Back up job j into target tg; or, with copy_from and snap, copy that snapshot there. */
 static int run_target(const cfg_t *c, const cfg_job_t *j, const cfg_target_t *tg,
-                      const job_opts_t *o, const char *exe, job_result_t *r, job_target_result_t *t)
+                      const job_opts_t *o, const char *exe, const cfg_repo_t *copy_from,
+                      const char *snap, job_result_t *r, job_target_result_t *t)
 {
     const cfg_repo_t *repo = &c->repos[tg->repo];
     t->repo = repo->name;
@@ -388,8 +431,9 @@ static int run_target(const cfg_t *c, const cfg_job_t *j, const cfg_target_t *tg
     size_t n_env = 0;
     proc_result_t pr;
     proc_result_init(&pr);
-    int rc = backup_args(j, repo, &a);
-    if (!rc)
+    int rc = copy_from ? copy_args(j, copy_from, repo, snap, &a, &env, &n_env)
+                       : backup_args(j, repo, &a);
+    if (!rc && !copy_from)
         rc = child_env(j, repo, true, &env, &n_env);
     if (rc)
         goto out;
@@ -403,13 +447,19 @@ static int run_target(const cfg_t *c, const cfg_job_t *j, const cfg_target_t *tg
                       .ionice_level = j->limits.ionice_level,
                       .stop = o->stop,
                       .passthrough_stderr = !o->quiet};
-    log_info("job %s: backing up into %s", j->name, repo->name);
+    if (copy_from)
+        log_info("job %s: copying snapshot %.8s from %s into %s", j->name, snap, copy_from->name,
+                 repo->name);
+    else
+        log_info("job %s: backing up into %s", j->name, repo->name);
     if ((rc = proc_run(&po, &pr)))
         goto out;
     t->exit_code = pr.exit_code;
     parse_summary(&pr, t);
+    if (copy_from && pr.exit_code == 0)
+        snprintf(t->status, sizeof t->status, "%s", "copied");
     if (pr.exit_code != 0) {
-        char *m = child_error(&pr, "backup");
+        char *m = child_error(&pr, copy_from ? "copy" : "backup");
         set_error(r, &t->error, repo->name, ": ", m ? m : "backup failed");
         free(m);
     }
@@ -418,8 +468,7 @@ static int run_target(const cfg_t *c, const cfg_job_t *j, const cfg_target_t *tg
         sv_free(&a);
         free(env);
         env = NULL;
-        if ((rc = forget_args(j, ret, repo, &a)) ||
-            (rc = child_env(j, repo, false, &env, &n_env)))
+        if ((rc = forget_args(j, ret, repo, &a)) || (rc = child_env(j, repo, false, &env, &n_env)))
             goto out;
         po.argv = a.v;
         po.env = env;
@@ -495,7 +544,20 @@ int job_run(const cfg_t *c, const cfg_job_t *j, const job_opts_t *o, job_result_
                 break;
             }
             job_target_result_t *t = &r.targets[r.n_targets++];
-            run_target(c, j, &j->targets[i], o, exe, &r, t);
+            /* fan_out: copy -- the first repository's new snapshot goes to the others */
+            const job_target_result_t *first = r.n_targets > 1 ? &r.targets[0] : NULL;
+            bool copy = j->fan_out_copy && first && first->snapshot[0] &&
+                        (first->exit_code == 0 || first->exit_code == 3);
+            if (j->fan_out_copy && first && !copy) {
+                t->repo = c->repos[j->targets[i].repo].name;
+                t->exit_code = 1;
+                set_error(&r, &t->error, t->repo, ": ",
+                          "not copied: the backup into the first repository failed");
+                r.exit_code = job_worse(r.exit_code, 1);
+                continue;
+            }
+            run_target(c, j, &j->targets[i], o, exe, copy ? &c->repos[j->targets[0].repo] : NULL,
+                       copy ? first->snapshot : NULL, &r, t);
             r.exit_code = job_worse(r.exit_code, t->exit_code);
             r.bytes_added += t->bytes_added;
         }

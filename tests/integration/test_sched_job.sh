@@ -206,6 +206,28 @@ assert_exit 2 "$COFFER" job run
 assert_exit 2 "$COFFER" job frobnicate --config "$WORK/coffer.yaml"
 "$COFFER" config check --config "$WORK/none.yaml" 2>"$WORK/err" && fail "missing config accepted"
 grep -q "cannot read config file" "$WORK/err" || fail "missing config message: $(cat "$WORK/err")"
+step "fan_out: copy -- back up once, copy the snapshot into the other repository"
+cat >"$WORK/fan.yaml" <<EOF
+repositories:
+  a: {url: "$A", password_file: $WORK/pw}
+  c: {url: "$WORK/repo-c", password: "\${TEST_PW}"}
+jobs:
+  - {name: once, type: command, command: ["sh", "-c", "echo dumped-once"], filename: once.txt, repositories: [a, c], fan_out: copy}
+EOF
+COFFER_PASSWORD=$TEST_PW "$COFFER" -q -r "$WORK/repo-c" init
+"$COFFER" --json job run once --config "$WORK/fan.yaml" >"$WORK/fan.json" 2>"$WORK/err" || fail "fan_out copy job: $(cat "$WORK/err")"
+python3 - "$WORK/fan.json" <<'PY' || fail "fan_out result: $(cat "$WORK/fan.json")"
+import json, sys
+r = [json.loads(l) for l in open(sys.argv[1]) if '"job_result"' in l][-1]
+a, c = r["repositories"]
+assert a["status"] != "copied" and c["status"] == "copied", r
+assert a["snapshot"] and c["snapshot"] and a["snapshot"] != c["snapshot"], r
+PY
+orig=$(COFFER_PASSWORD=$TEST_PW "$COFFER" -r "$WORK/repo-c" --json snapshots | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["original"])')
+a_snap=$(python3 -c 'import json,sys; print([json.loads(l) for l in open(sys.argv[1]) if "job_result" in l][-1]["repositories"][0]["snapshot"])' "$WORK/fan.json")
+assert_eq "$orig" "$a_snap" "the copy's original is the first repository's snapshot"
+assert_eq "$(COFFER_PASSWORD=$TEST_PW "$COFFER" -r "$WORK/repo-c" dump latest /once.txt)" "dumped-once" "copied content"
+
 step "storage options and bandwidth limits reach the children as -o"
 cat >"$WORK/opts.yaml" <<EOF
 repositories:
