@@ -104,18 +104,19 @@ static json_t *render_retention(const json_t *r)
  * connection secrets are not options: they come in through the environment. */
 static int service_options(const char *type, const json_t *t, json_t *job)
 {
-    static const char *const map[][2] = {{"host", "host"},
+    /* the CRD's names -> `coffer backup --TYPE` flags (doc/services.md) */
+    static const char *const map[][2] = {{"host", "server"},
                                          {"port", "port"},
                                          {"user", "user"},
                                          {"databases", "database"},
                                          {"excludeDatabases", "exclude-database"},
                                          {"format", "format"},
                                          {"sslmode", "sslmode"},
-                                         {"method", "method"},
                                          {"uri", "uri"},
                                          {"bindDN", "bind-dn"},
-                                         {"baseDN", "base-dn"},
-                                         {"configFile", "config-file"}};
+                                         {"baseDN", "base"},
+                                         {"configFile", "slapd-conf"},
+                                         {"extraArgs", "extra-arg"}};
     json_t *opts = json_object();
     const char *k;
     json_t *v;
@@ -128,12 +129,17 @@ static int service_options(const char *type, const json_t *t, json_t *job)
         if (!strcmp(k, "passwordSecretRef") || !strcmp(k, "sslSecretRef"))
             continue;
         if (!strcmp(k, "allDatabases") || !strcmp(k, "pauseReplica") || !strcmp(k, "globals")) {
-            if (json_is_true(v))
+            if (json_is_true(v)) /* "true": a bare flag in the job config */
                 json_object_set_new(opts,
                                     !strcmp(k, "allDatabases")   ? "all-databases"
-                                    : !strcmp(k, "pauseReplica") ? "pause-replica"
+                                    : !strcmp(k, "pauseReplica") ? "replica-pause"
                                                                  : "globals",
                                     json_string("true"));
+            continue;
+        }
+        if (!strcmp(k, "method")) { /* ldap: slapcat, or the default online ldapsearch */
+            if (json_string_value(v) && !strcmp(json_string_value(v), "slapcat"))
+                json_object_set_new(opts, "slapcat", json_string("true"));
             continue;
         }
         if (!to) {
@@ -187,8 +193,7 @@ json_t *op_render_config(const char *job_name, const json_t *spec, const json_t 
         }
         char pwfile[512];
         snprintf(pwfile, sizeof pwfile, "%s/%s/password", OP_SECRET_DIR, rn);
-        json_t *rcfg =
-            json_pack("{s:s, s:s}", "url", str_at(rs, "url"), "password_file", pwfile);
+        json_t *rcfg = json_pack("{s:s, s:s}", "url", str_at(rs, "url"), "password_file", pwfile);
         const json_t *ropts = json_object_get(rs, "options");
         if (json_object_size(ropts)) /* each becomes -o KEY=VALUE for the job's children */
             json_object_set(rcfg, "options", (json_t *)ropts);
@@ -320,7 +325,7 @@ static void service_secret_env(const json_t *spec, json_t *env)
     const char *var = !strcmp(type, "postgres") ? "PGPASSWORD"
                       : !strcmp(type, "mysql")  ? "MYSQL_PWD"
                       : !strcmp(type, "redis")  ? "REDISCLI_AUTH"
-                      : !strcmp(type, "ldap")   ? "COFFER_LDAP_PASSWORD"
+                      : !strcmp(type, "ldap")   ? "LDAP_PASSWORD"
                                                 : NULL;
     if (!var)
         return;

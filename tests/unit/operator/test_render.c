@@ -86,7 +86,7 @@ static void test_config_service_and_errors(void **state)
     json_t *cfg = op_render_config("pg", spec, repos);
     assert_non_null(cfg);
     json_t *opts = json_object_get(json_array_get(json_object_get(cfg, "jobs"), 0), "options");
-    assert_string_equal(json_string_value(json_object_get(opts, "host")), "db");
+    assert_string_equal(json_string_value(json_object_get(opts, "server")), "db");
     assert_string_equal(json_string_value(json_object_get(opts, "port")), "5432");
     assert_int_equal(json_array_size(json_object_get(opts, "database")), 2);
     char *text = json_dumps(cfg, 0);
