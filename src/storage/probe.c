@@ -189,6 +189,13 @@ static bool emulated_create_only(storage_t *s, probe_report_t *r)
     return cw && strcmp(cw, "emulated") == 0;
 }
 
+/* The driver detected atomic create-only writes itself (S3: If-None-Match honoured). */
+static bool server_says_atomic(const probe_report_t *r)
+{
+    const char *cw = json_string_value(json_object_get(r->server, "conditional_writes"));
+    return cw && strcmp(cw, "if-none-match") == 0;
+}
+
 static void step_create_only(probe_ctx_t *c)
 {
     int64_t t0;
@@ -211,10 +218,9 @@ static void step_create_only(probe_ctx_t *c)
                  "emulated (check, then write: %s): two writers at the same instant could both "
                  "succeed; see doc/storage.md",
                  json_string_value(json_object_get(c->r->server, "conditional_writes_detail"))
-                     ? json_string_value(
-                           json_object_get(c->r->server, "conditional_writes_detail"))
+                     ? json_string_value(json_object_get(c->r->server, "conditional_writes_detail"))
                      : "the server ignores If-None-Match");
-    } else if (!(storage_features(c->s) & STORAGE_F_CREATE_ONLY)) {
+    } else if (!server_says_atomic(c->r) && !(storage_features(c->s) & STORAGE_F_CREATE_ONLY)) {
         step_end(c, st, t0, PROBE_WARN,
                  "emulated (check, then write): two writers at the same instant could both "
                  "succeed; see doc/storage.md");
