@@ -17,12 +17,14 @@ build_pkgs=(build-essential meson ninja-build pkg-config libssl-dev libzstd-dev 
     libsodium-dev libcmocka-dev libcurl4-openssl-dev libyaml-dev libssh2-1-dev libfuse3-dev
     libmicrohttpd-dev libarchive-dev)
 test_pkgs=(clang libclang-rt-14-dev python3 attr acl)
+# service backups (tests/integration/test_svc_*.sh): real servers started on 127.0.0.1
+test_pkgs_svc=(postgresql-15 mariadb-server mariadb-client redis-server redis-tools slapd ldap-utils)
 bench_pkgs=(restic borgbackup linux-source-6.1 postgresql-15 time hyperfine)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
-test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_svc[@]}") ;;
+bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_svc[@]}" "${bench_pkgs[@]}") ;;
 -h | --help)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
@@ -55,6 +57,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+# Server packages (mariadb, redis, slapd) must not start system services from their postinst:
+# the tests start their own servers on 127.0.0.1 (policy-rc.d exit 101 = "not allowed").
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+fi
 echo "install-deps: installing ${missing[*]}"
 "${apt[@]}" update
 "${apt[@]}" install -y --no-install-recommends "${missing[@]}"

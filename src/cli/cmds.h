@@ -21,5 +21,10 @@ int cmd_forget(cli_t *cli, int argc, char **argv);
 int cmd_prune(cli_t *cli, int argc, char **argv);
 int cmd_unlock(cli_t *cli, int argc, char **argv);
 int cmd_key(cli_t *cli, int argc, char **argv);
+/* Service sources (cmd_service.c): backup/restore hand over when argv has --postgres,
+ * --mysql/--mariadb, --redis or --ldap (cli_service_kind returns the kind, or NULL). */
+const char *cli_service_kind(int argc, char **argv);
+int cmd_service_backup(cli_t *cli, int argc, char **argv);
+int cmd_service_restore(cli_t *cli, int argc, char **argv);
 
 #endif
