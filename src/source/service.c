@@ -730,9 +730,6 @@ int svc_backup_dump(repo_t *r, const svc_common_t *c, const svc_dump_t *d, svc_r
                 log_warn("could not save progress: %s", err_msg());
             rc = err_set(COFFER_EINTR, "%s: dump of %s interrupted: no snapshot was written",
                          d->kind, d->database);
-        } else {
-            rc = err_ctx(rc, "%s: while storing the dump of %s on %s (no snapshot was written)",
-                         d->kind, d->database, d->server);
         }
         goto out;
     }
@@ -784,6 +781,9 @@ int svc_backup_dump(repo_t *r, const svc_common_t *c, const svc_dump_t *d, svc_r
         svc_proc_log_stderr(&p, LOG_DEBUG, base_name(d->argv[0]));
     }
 out:
+    if (rc && !saved && rc != COFFER_EINTR)
+        rc = err_ctx(rc, "%s: while storing the dump of %s on %s (no snapshot was written)",
+                     d->kind, d->database, d->server);
     if (report) {
         svc_result_t res = {.kind = d->kind,
                             .server = d->server,

@@ -390,7 +390,8 @@ int postgres_restore(repo_t *r, const snapshot_t *s, const postgres_restore_opts
     if (plain) {
         /* psql reads the dump from stdin; roles that exist already are reported and skipped */
         if (!(rc = svc_argv_add(&a, t.psql)) && !(rc = conn_args(&o->conn, &a)) &&
-            !(rc = svc_argv_add(&a, "-X")) && !(rc = svc_argv_add(&a, "-q")) && !globals)
+            !(rc = svc_argv_add(&a, "-X")) && !(rc = svc_argv_add(&a, "-q")) &&
+            !(rc = svc_argv_add(&a, "--output=/dev/null")) && !globals)
             rc = svc_argv_add(&a, "--set=ON_ERROR_STOP=1");
         if (!rc)
             rc = svc_argv_addf(&a, "--dbname=%s", globals ? maint_db(&o->conn) : target);
