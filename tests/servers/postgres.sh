@@ -27,6 +27,7 @@ start)
         -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
         >"$dir/server.log" 2>&1 &
     echo $! >"$dir/pid"
+    trap '[ $? -eq 0 ] || stop_pidfile "$dir/pid"' EXIT # a failed start leaves nothing running
     wait_for "postgres on port $port" "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$port"
     cat "$dir/pid"
     ;;

@@ -159,7 +159,7 @@ int mysql_backup(repo_t *r, const mysql_backup_opts_t *o, svc_report_fn report, 
         rc = conn_env(&o->conn, &env);
     if (rc)
         goto out;
-    snprintf(what, sizeof what, "mysql: cannot query the server at %s", server);
+    snprintf(what, sizeof what, "mysql: connecting to the server at %s", server);
     if ((rc = client_sql(&t, &o->conn, env.v,
                          "select version();\nselect schema_name from information_schema.schemata "
                          "order by 1;\n",
@@ -195,9 +195,18 @@ int mysql_backup(repo_t *r, const mysql_backup_opts_t *o, svc_report_fn report, 
             goto out;
     }
     if (o->replica_pause) {
-        if ((rc = pause_replica(&t, &o->conn, env.v, server, true)))
+        /* only a configured replica has something to pause */
+        buf_reset(&out);
+        snprintf(what, sizeof what, "mysql: SHOW REPLICA STATUS on %s", server);
+        if ((rc = client_sql(&t, &o->conn, env.v, "SHOW REPLICA STATUS;\n", what, &out)))
             goto out;
-        paused = true;
+        if (out.len == 0) {
+            log_warn("mysql: %s is not a replica: --replica-pause has nothing to pause", server);
+        } else {
+            if ((rc = pause_replica(&t, &o->conn, env.v, server, true)))
+                goto out;
+            paused = true;
+        }
     }
     for (size_t i = 0; i < n_sel; i++) {
         if (o->common.stop && *o->common.stop) {
@@ -251,7 +260,7 @@ out:
         /* restart replication whatever happened to the dumps */
         int prc = pause_replica(&t, &o->conn, env.v, server, false);
         if (prc) {
-            log_error("%s: START REPLICA SQL_THREAD it by hand", err_msg());
+            log_error("%s: run START REPLICA SQL_THREAD by hand", err_msg());
             if (!rc)
                 rc = prc;
         }
