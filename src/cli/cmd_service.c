@@ -570,7 +570,10 @@ int cmd_service_restore(cli_t *cli, int argc, char **argv)
     char *tags[MAX_LIST + 2];
     snprintf(kindtag, sizeof kindtag, "kind=%s", o.kind);
     snap_filter_t f = {.host = o.host, .tags = tags};
-    tags[f.n_tags++] = kindtag;
+    /* "latest" means the latest of this kind (and database); an id names one snapshot, and a
+     * snapshot of another kind gets a clear error from the service */
+    if (strcmp(spec, "latest") == 0)
+        tags[f.n_tags++] = kindtag;
     if (o.n_dbs) {
         snprintf(dbtag, sizeof dbtag, "database=%s", o.dbs[0]);
         tags[f.n_tags++] = dbtag;
