@@ -896,7 +896,7 @@ int svc_restore_pipe(repo_t *r, const node_t *n, char *const *argv, char *const 
                      void *fctx)
 {
     svc_proc_t p;
-    int rc = svc_proc_start(&p, argv, env_add, SVC_IN_PIPE | SVC_OUT_STDERR);
+    int rc = svc_proc_start(&p, argv, env_add, SVC_IN_PIPE);
     if (rc)
         return err_ctx(rc, "%s", what);
     rc = svc_write_file(r, n, p.in_fd, stop, filter, fctx);

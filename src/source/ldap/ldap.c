@@ -196,6 +196,26 @@ int ldap_backup(repo_t *r, const ldap_backup_opts_t *o, svc_report_fn report, vo
     for (size_t i = 0; i < o->n_extra_args && !rc; i++)
         rc = svc_argv_add(&a, o->extra_args[i]);
     if (!rc && !o->slapcat) {
+        /* bind and read the base entry first: a wrong password, a server that is down or an
+         * unknown suffix stop here, before a snapshot exists */
+        svc_argv_t chk;
+        svc_argv_init(&chk);
+        buf_t out;
+        buf_init(&out);
+        char what[1024];
+        snprintf(what, sizeof what, "ldap: reading %s on %s", o->base, o->online.uri);
+        rc = svc_argv_add(&chk, prog);
+        if (!rc)
+            rc = bind_args(&o->online, pwfile, &chk);
+        const char *q[] = {"-LLL", "-s", "base", "-b", o->base, "(objectClass=*)", "1.1", NULL};
+        for (size_t i = 0; q[i] && !rc; i++)
+            rc = svc_argv_add(&chk, q[i]);
+        if (!rc)
+            rc = svc_capture(chk.v, NULL, NULL, what, &out);
+        buf_release(&out);
+        svc_argv_release(&chk);
+    }
+    if (!rc && !o->slapcat) {
         const char *tail[] = {"(objectClass=*)", "*", "+", NULL};
         for (size_t i = 0; tail[i] && !rc; i++)
             rc = svc_argv_add(&a, tail[i]);
