@@ -137,6 +137,19 @@ PATH=$WORK/emptybin "$COFFER" -r "$REPO" backup --postgres --server 127.0.0.1 --
     --database app 2>err.txt || rc=$?
 assert_eq "$rc" 1 "exit code without pg_dump"
 grep -q "postgres: pg_dump not found in PATH: install postgresql-client" err.txt || fail "message: $(cat err.txt)"
+step "a server newer than pg_dump: refused before dumping"
+# a pg_dump that reports major version 14 (it stands for an old postgresql-client; the server
+# is the real PostgreSQL 15)
+mkdir oldbin
+printf '#!/bin/sh\n[ "$1" = --version ] && { echo "pg_dump (PostgreSQL) 14.10"; exit 0; }\nexec %s "$@"\n' \
+    "$(command -v pg_dump)" >oldbin/pg_dump
+chmod +x oldbin/pg_dump
+rc=0
+PATH=$WORK/oldbin:$PATH "$COFFER" -r "$REPO" backup --postgres --server 127.0.0.1 --port $P1 \
+    --user postgres --database app 2>err.txt || rc=$?
+assert_eq "$rc" 1 "exit code with pg_dump older than the server"
+grep -q "postgres: pg_dump 14 is older than the server at 127.0.0.1:$P1 (PostgreSQL 15).*install postgresql-client-15" \
+    err.txt || fail "message: $(cat err.txt)"
 assert_eq "$(nsnaps)" "$n0" "snapshots after the failed attempts"
 
 step "pg_dump killed midway: the snapshot is marked failed"
