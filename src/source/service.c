@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -691,6 +692,28 @@ static int fill_snapshot(snapshot_t *snap, const svc_common_t *c, const svc_dump
     return rc;
 }
 
+/* Ends the dump program as soon as the stop flag is set, whichever thread got the signal
+ * (the reader may be blocked in read() on a dump that produces nothing, e.g. waiting for a
+ * lock). */
+typedef struct stopwatch {
+    volatile sig_atomic_t *stop;
+    pid_t pid;
+    atomic_bool done;
+} stopwatch_t;
+
+static void *stopwatch_run(void *arg)
+{
+    stopwatch_t *s = arg;
+    while (!atomic_load(&s->done)) {
+        if (*s->stop) {
+            kill(s->pid, SIGTERM);
+            break;
+        }
+        usleep(50000);
+    }
+    return NULL;
+}
+
 int svc_backup_dump(repo_t *r, const svc_common_t *c, const svc_dump_t *d, svc_report_fn report,
                     void *ctx)
 {
@@ -719,9 +742,17 @@ int svc_backup_dump(repo_t *r, const svc_common_t *c, const svc_dump_t *d, svc_r
         goto out;
     started = true;
     log_debug("%s: dumping %s on %s", d->kind, d->database, d->server);
+    stopwatch_t sw = {.stop = c->stop, .pid = p.pid};
+    pthread_t swt;
+    bool watching = c->stop && pthread_create(&swt, NULL, stopwatch_run, &sw) == 0;
     rc = command_store_stream(r, w, p.out_fd, d->file_name, c->threads, c->stop, c->bytes_done, &n);
     if (rc)
         kill(p.pid, SIGTERM); /* the repository failed or we were stopped: end the dump */
+    svc_proc_close_out(&p);
+    if (watching) {
+        atomic_store(&sw.done, true);
+        pthread_join(swt, NULL);
+    }
     svc_proc_wait(&p, &status, &sig);
     if (rc) {
         if (rc == COFFER_EINTR) {

@@ -193,6 +193,35 @@ assert_eq "$(jget '[s["status"] for s in d if s["database"] == "app"][-1]' <snap
     "status of the killed dump"
 failed_id=$(jget '[s["id"] for s in d if s["database"] == "app"][-1]' <snaps.json)
 
+step "SIGTERM to coffer while pg_dump waits for a lock: exit 130, the dump ends, no snapshot"
+n0=$(nsnaps)
+mkfifo lockfifo2
+psql -X -q -p $P1 -d app <lockfifo2 >/dev/null 2>&1 &
+lockpid=$!
+track_pid "$lockpid"
+exec 7>lockfifo2
+echo "begin; lock table blobs in access exclusive mode;" >&7
+for i in $(seq 100); do
+    [ "$(q $P1 app "select count(*) from pg_locks where relation = 'blobs'::regclass and mode = 'AccessExclusiveLock' and granted")" = 1 ] && break
+    sleep 0.1
+done
+"$COFFER" -r "$REPO" backup --postgres --server 127.0.0.1 --port $P1 --user postgres \
+    --database app 2>err.txt &
+bpid=$!
+for i in $(seq 100); do
+    [ "$(q $P1 app "select count(*) from pg_locks where relation = 'blobs'::regclass and not granted")" -ge 1 ] && break
+    sleep 0.1
+done
+kill -TERM "$bpid"
+rc=0
+wait "$bpid" || rc=$?
+echo "rollback;" >&7
+exec 7>&-
+wait "$lockpid" || true
+assert_eq "$rc" 130 "exit code after SIGTERM"
+grep -q "postgres: dump of app interrupted: no snapshot was written" err.txt || fail "message: $(cat err.txt)"
+assert_eq "$(nsnaps)" "$n0" "snapshots after the interrupted backup"
+
 step "a failed snapshot is not restored by default, not 'latest', not a parent"
 rc=0
 c restore "${failed_id:0:8}" --postgres --server 127.0.0.1 --port $P1 --as x 2>err.txt || rc=$?

@@ -252,7 +252,9 @@ int mysql_backup(repo_t *r, const mysql_backup_opts_t *o, svc_report_fn report, 
                 break;
         }
     }
-    if (first_rc)
+    if (first_rc == COFFER_EINTR)
+        rc = first_rc; /* its message says what was interrupted */
+    else if (first_rc)
         rc = err_set(first_rc, "mysql: %d dump%s on %s failed (%s)", n_failed,
                      n_failed == 1 ? "" : "s", server, failed.len ? (char *)failed.data : "");
 out:

@@ -287,7 +287,9 @@ int postgres_backup(repo_t *r, const postgres_backup_opts_t *o, svc_report_fn re
                 break;
         }
     }
-    if (first_rc)
+    if (first_rc == COFFER_EINTR)
+        rc = first_rc; /* its message says what was interrupted */
+    else if (first_rc)
         rc = err_set(first_rc, "postgres: %d dump%s on %s failed (%s)", n_failed,
                      n_failed == 1 ? "" : "s", server, (char *)failed.data);
 out:
