@@ -2,9 +2,10 @@
 # test_svc_postgres.sh -- `coffer backup/restore --postgres` against real PostgreSQL 15 servers
 # on 127.0.0.1 (tests/servers/postgres.sh, ports 43310-43311): pgbench data plus a table with
 # bytea blobs, unicode and NULLs; two days of backups (one snapshot per database, globals,
-# deduplication, parent); each snapshot restored (under new names, with --jobs, plain format,
-# into a fresh server with its roles) and compared by md5 over ordered rows; failures (wrong
-# password, server down, unknown database, pg_dump missing, pg_dump killed, repository full)
+# deduplication, parent); each snapshot restored (under new names, with --jobs, --clean, plain
+# format, into a fresh TLS server with its roles, sslmode verify-full) and compared by md5 over
+# ordered rows; failures (wrong password, server down, unknown database, pg_dump missing or
+# older than the server, a certificate from another CA, pg_dump killed, SIGTERM, repository full)
 # each give a clear error and a snapshot that is failed or absent, and retention and
 # `restore latest` never take a failed snapshot for a good one.
 . "$(dirname "$0")/lib.sh"
@@ -12,7 +13,7 @@
 require_coffer
 PGBIN=/usr/lib/postgresql/15/bin
 [ -x "$PGBIN/initdb" ] || skip "PostgreSQL 15 server not installed (scripts/install-deps.sh test)"
-need_cmd psql pg_dump pg_restore pgbench setpriv python3
+need_cmd psql pg_dump pg_restore pgbench setpriv python3 openssl
 [ "$(id -u)" = 0 ] || skip "needs root to run the server as user postgres"
 SERVERS=$ROOT/tests/servers
 cd "$WORK"
@@ -98,13 +99,35 @@ c restore "$(jget 'd["id"]' <plain.json | cut -c1-8)" --postgres --server 127.0.
     --user postgres --as app_plain >/dev/null
 assert_eq "$(digest $P1 app_plain)" "$d2" "plain dump restored"
 
-step "a fresh server: roles from _globals, then the database (created by the restore)"
-pid2=$("$SERVERS/postgres.sh" start "$WORK/pg2" $P2 | tail -1)
+step "a fresh server with TLS: roles from _globals, then the database (created by the restore)"
+mkdir tls
+(
+    cd tls
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+        -out ca.crt -days 2 -subj /CN=coffer-test-ca
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key \
+        -out server.csr -subj /CN=127.0.0.1
+    printf 'subjectAltName=IP:127.0.0.1\n' >san.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt \
+        -days 2 -extfile san.ext
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout other.key \
+        -out other-ca.crt -days 2 -subj /CN=another-ca
+) >/dev/null 2>&1 || fail "cannot make test certificates"
+pid2=$(PG_TEST_SSL_DIR=$WORK/tls "$SERVERS/postgres.sh" start "$WORK/pg2" $P2 | tail -1)
 track_pid "$pid2"
-c restore latest --postgres --database _globals --server 127.0.0.1 --port $P2 --user postgres >/dev/null
+tlsopts=(--server 127.0.0.1 --port $P2 --user postgres --sslmode verify-full --sslrootcert "$WORK/tls/ca.crt")
+c restore latest --postgres --database _globals "${tlsopts[@]}" >/dev/null
 assert_eq "$(q $P2 postgres "select count(*) from pg_roles where rolname = 'appuser'")" 1 "role restored"
-c restore latest --postgres --database app --server 127.0.0.1 --port $P2 --user postgres >/dev/null
-assert_eq "$(digest $P2 app)" "$d2" "app restored into the fresh server"
+c restore latest --postgres --database app "${tlsopts[@]}" >/dev/null
+assert_eq "$(digest $P2 app)" "$d2" "app restored into the fresh server over TLS"
+c --json backup --postgres "${tlsopts[@]}" --database app >tls.json
+assert_eq "$(jget 'd["status"]' <tls.json)" complete "backup over TLS (verify-full)"
+rc=0
+c backup --postgres --server 127.0.0.1 --port $P2 --user postgres --sslmode verify-full \
+    --sslrootcert "$WORK/tls/other-ca.crt" --database app 2>err.txt || rc=$?
+assert_eq "$rc" 1 "exit code with a certificate from another CA"
+grep -q "postgres: connecting to the server at 127.0.0.1:$P2.*certificate verify failed" err.txt \
+    || fail "message: $(cat err.txt)"
 assert_eq "$(PGPASSWORD=apppw psql -X -At -p $P2 -U appuser -d app -c 'select 1')" 1 "role password restored"
 "$SERVERS/postgres.sh" stop "$WORK/pg2"
 
@@ -227,8 +250,8 @@ rc=0
 c restore "${failed_id:0:8}" --postgres --server 127.0.0.1 --port $P1 --as x 2>err.txt || rc=$?
 assert_eq "$rc" 1 "restoring a failed snapshot"
 grep -q "status failed" err.txt || fail "message: $(cat err.txt)"
-c restore latest --postgres --database app --server 127.0.0.1 --port $P1 --user postgres \
-    --as app_latest >r.txt
+c restore latest --postgres --database app --tag server=127.0.0.1:$P1 --server 127.0.0.1 \
+    --port $P1 --user postgres --as app_latest >r.txt
 grep -q "snapshot $(jget 'd["id"]' <plain.json | cut -c1-8)" r.txt \
     || grep -q "snapshot ${s2:0:8}" r.txt || fail "latest picked: $(cat r.txt)"
 c --json backup --postgres --server 127.0.0.1 --port $P1 --user postgres --database app >day3.json
@@ -243,8 +266,11 @@ c backup --postgres --server 127.0.0.1 --port $P1 --user postgres --database app
 assert_eq "$rc" 1 "exit code of a failing pg_dump"
 c forget --keep-last 1 >/dev/null
 c --json snapshots >snaps.json
-appst=$(jget '[s["status"] for s in d if s["database"] == "app" and s["paths"][0].endswith("app.dump")]' <snaps.json)
+appst=$(jget '[s["status"] for s in d if s["paths"][0] == "/postgres/127.0.0.1_'$P1'/app.dump"]' <snaps.json)
 assert_eq "$appst" "['complete', 'failed']" "app custom-format snapshots after forget --keep-last 1"
+# retention is per server and database: the other server's snapshot of app has its own group
+assert_eq "$(jget '[s["status"] for s in d if s["server"] == "127.0.0.1:'$P2'"]' <snaps.json)" \
+    "['complete']" "the other server's snapshot after forget --keep-last 1"
 
 step "repository disk full while storing: clear error, no snapshot"
 n0=$(nsnaps)

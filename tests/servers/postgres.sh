@@ -6,7 +6,8 @@
 # The cluster is initialized in DIR/data (trust authentication for local sockets, scram for
 # 127.0.0.1 so passwords are really checked), runs as user postgres (setpriv: no fork, so the
 # pid is the postmaster's), socket in DIR/sock, log in DIR/server.log. Superuser "postgres"
-# has the password in $PG_TEST_PASSWORD (default "pgpass").
+# has the password in $PG_TEST_PASSWORD (default "pgpass"). With $PG_TEST_SSL_DIR holding
+# server.crt and server.key, the server also speaks TLS (ssl=on).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
@@ -23,8 +24,14 @@ start)
     "${as_pg[@]}" "$PGBIN/initdb" -D "$dir/data" -U postgres --auth-local=trust \
         --auth-host=scram-sha-256 --pwfile="$pwfile" -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1
     rm -f "$pwfile"
+    ssl=()
+    if [ -n "${PG_TEST_SSL_DIR:-}" ]; then
+        install -o postgres -m 600 "$PG_TEST_SSL_DIR/server.key" "$dir/server.key"
+        install -o postgres -m 644 "$PG_TEST_SSL_DIR/server.crt" "$dir/server.crt"
+        ssl=(-c ssl=on -c ssl_cert_file="$dir/server.crt" -c ssl_key_file="$dir/server.key")
+    fi
     "${as_pg[@]}" "$PGBIN/postgres" -D "$dir/data" -p "$port" -k "$dir/sock" \
-        -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
+        -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off "${ssl[@]}" \
         >"$dir/server.log" 2>&1 &
     echo $! >"$dir/pid"
     trap '[ $? -eq 0 ] || stop_pidfile "$dir/pid"' EXIT # a failed start leaves nothing running
