@@ -18,7 +18,8 @@ build_pkgs=(build-essential meson ninja-build pkg-config libssl-dev libzstd-dev 
     libmicrohttpd-dev libarchive-dev)
 test_pkgs=(clang libclang-rt-14-dev python3 attr acl)
 # service backups (tests/integration/test_svc_*.sh): real servers started on 127.0.0.1
-test_pkgs_svc=(postgresql-15 mariadb-server mariadb-client redis-server redis-tools slapd ldap-utils)
+test_pkgs_svc=(postgresql-15 mariadb-server mariadb-client redis-server redis-tools slapd ldap-utils
+    openssl)
 bench_pkgs=(restic borgbackup linux-source-6.1 postgresql-15 time hyperfine)
 
 case "$profile" in

@@ -5,7 +5,8 @@
 # database); each snapshot restored into a fresh server under another name and compared with
 # CHECKSUM TABLE, row counts and the routines; failures (wrong password, server down, unknown
 # database, the dump tool missing, the dump killed midway) give a clear error and a snapshot
-# that is failed or absent.
+# that is failed or absent; --replica-pause on a real replica (port 43322) stops the SQL thread
+# during the dump and starts it again, also after a dump that was killed.
 . "$(dirname "$0")/lib.sh"
 
 require_coffer
@@ -32,7 +33,7 @@ digest() {
 opts=(--server 127.0.0.1 --port $P1 --user root)
 
 step "start the server and load data"
-pid=$("$SERVERS/mariadb.sh" start "$WORK/my1" $P1 | tail -1)
+pid=$(MARIADB_TEST_ARGS="--log-bin --server-id=1" "$SERVERS/mariadb.sh" start "$WORK/my1" $P1 | tail -1)
 track_pid "$pid"
 m $P1 "create database app; use app;
   create table t(id int primary key, name varchar(40), v double, b blob, u text) default charset utf8mb4;
@@ -137,6 +138,56 @@ assert_eq "$(jget '[s["status"] for s in d if s["database"] == "app"][-1]' <snap
 c restore latest --mysql --database app "${opts[@]}" --as app_latest >r.txt
 grep -q "snapshot ${s2:0:8}" r.txt || fail "latest picked: $(cat r.txt)"
 assert_eq "$(digest $P1 app_latest | sed 's/app_latest/app/')" "$(digest $P1 app)" "latest restored"
+
+step "--replica-pause on a real replica: SQL thread stopped during the dump, restarted after a failed one"
+P3=43322
+sqlrun() { mariadb --no-defaults -h127.0.0.1 -P$P3 -uroot -e 'show replica status\G' | awk '/Slave_SQL_Running:/ {print $2}'; }
+pid3=$(MARIADB_TEST_ARGS="--server-id=2 --skip-log-bin" "$SERVERS/mariadb.sh" start "$WORK/my3" $P3 | tail -1)
+track_pid "$pid3"
+m $P3 "change master to master_host='127.0.0.1', master_port=$P1, master_user='root',
+  master_password='mypass', master_use_gtid=no; start replica"
+want=$(m $P1 "select count(*) from app.t")
+for i in $(seq 200); do
+    [ "$(m $P3 "select count(*) from app.t" 2>/dev/null)" = "$want" ] && break
+    sleep 0.1
+done
+assert_eq "$(m $P3 "select count(*) from app.t")" "$want" "rows replicated"
+assert_eq "$(sqlrun)" Yes "SQL thread before the backup"
+c --json backup --mysql --server 127.0.0.1 --port $P3 --user root --database app --replica-pause >rep.json
+assert_eq "$(jget 'd["status"]' <rep.json)" complete "backup of the replica"
+assert_eq "$(sqlrun)" Yes "SQL thread after a good backup"
+mkfifo lockfifo3
+mariadb --no-defaults -h127.0.0.1 -P$P3 -uroot <lockfifo3 >/dev/null 2>&1 &
+lockpid=$!
+track_pid "$lockpid"
+exec 7>lockfifo3
+echo "lock tables app.t write; select sleep(60);" >&7
+for i in $(seq 100); do
+    [ "$(m $P3 "select count(*) from information_schema.processlist where info like 'select sleep%'")" = 1 ] && break
+    sleep 0.1
+done
+"$COFFER" -r "$REPO" backup --mysql --server 127.0.0.1 --port $P3 --user root --database app \
+    --replica-pause 2>err.txt &
+bpid=$!
+dump=
+for i in $(seq 100); do
+    for cp in $(pgrep -P "$bpid" 2>/dev/null || true); do
+        tr '\0' ' ' </proc/$cp/cmdline 2>/dev/null | grep -q 'single-transaction' && dump=$cp
+    done
+    [ -n "$dump" ] && break
+    sleep 0.1
+done
+[ -n "$dump" ] || fail "the dump did not start"
+assert_eq "$(sqlrun)" No "SQL thread while the dump runs"
+kill -9 "$dump"
+rc=0
+wait "$bpid" || rc=$?
+kill "$lockpid" 2>/dev/null || true
+exec 7>&-
+wait "$lockpid" 2>/dev/null || true
+assert_eq "$rc" 1 "exit code when the dump of the replica is killed"
+assert_eq "$(sqlrun)" Yes "SQL thread restarted after the failed dump"
+"$SERVERS/mariadb.sh" stop "$WORK/my3"
 
 "$SERVERS/mariadb.sh" stop "$WORK/my1"
 echo "svc mysql ok"

@@ -6,7 +6,8 @@
 # --no-defaults everywhere (the system /etc/mysql config points at /var/lib/mysql); runs as
 # user mysql; socket DIR/mysqld.sock, log DIR/error.log. root@localhost (socket) has no
 # password; root@127.0.0.1 is created with the password in $MARIADB_TEST_PASSWORD
-# (default "mypass"), so TCP clients must really authenticate.
+# (default "mypass"), so TCP clients must really authenticate. $MARIADB_TEST_ARGS replaces the
+# default --skip-log-bin (e.g. "--log-bin --server-id=1" for a replication primary).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 cmd=$1 dir=$2
@@ -22,7 +23,7 @@ start)
     mariadbd --no-defaults --datadir="$dir/data" --user=mysql --port="$port" --tmpdir="$dir/tmp" \
         --bind-address=127.0.0.1 --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
         --log-error="$dir/error.log" --skip-name-resolve --innodb-buffer-pool-size=64M \
-        --innodb-log-file-size=48M --skip-log-bin >/dev/null 2>&1 &
+        --innodb-log-file-size=48M ${MARIADB_TEST_ARGS:---skip-log-bin} >/dev/null 2>&1 &
     echo $! >"$dir/pid"
     trap '[ $? -eq 0 ] || stop_pidfile "$dir/pid"' EXIT # a failed start leaves nothing running
     wait_for "mariadb on port $port" mariadb-admin --no-defaults --socket="$dir/mysqld.sock" -uroot ping
