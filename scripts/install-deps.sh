@@ -29,15 +29,15 @@ test_pkgs_k8s=(openssl curl zstd)
 command -v node >/dev/null 2>&1 || test_pkgs_k8s+=(nodejs)
 command -v npm >/dev/null 2>&1 || test_pkgs_k8s+=(npm)
 command -v kubectl >/dev/null 2>&1 || test_pkgs_k8s+=(kubernetes-client)
+# service backups (tests/integration/test_svc_*.sh): real servers started on 127.0.0.1
+test_pkgs_svc=(postgresql-15 mariadb-server mariadb-client redis-server redis-tools slapd ldap-utils
+    openssl)
 bench_pkgs=(restic borgbackup linux-source-6.1 postgresql-15 time hyperfine)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
-test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}") ;;
-bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}"
-    "${bench_pkgs[@]}") ;;
-    "${bench_pkgs[@]}") ;;
-    "${bench_pkgs[@]}") ;;
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}" "${test_pkgs_svc[@]}") ;;
+bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}" "${test_pkgs_svc[@]}"
     "${bench_pkgs[@]}") ;;
 -h | --help)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
@@ -89,6 +89,12 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600)
+# Server packages (mariadb, redis, slapd) must not start system services from their postinst:
+# the tests start their own servers on 127.0.0.1 (policy-rc.d exit 101 = "not allowed").
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${sudo[@]}" chmod 755 /usr/sbin/policy-rc.d
+fi
 echo "install-deps: installing ${missing[*]}"
 "${apt[@]}" update
 "${apt[@]}" install -y --no-install-recommends "${missing[@]}"

@@ -508,5 +508,12 @@ json_t *cli_snapshot_json(const snapshot_t *s)
     json_object_set_new(o, "summary", sum);
     if (s->has_exit_status)
         json_object_set_new(o, "exit_status", json_integer(s->exit_status));
+    /* service snapshots (doc/services.md): server and database from their tags */
+    for (size_t i = 0; s->kind && strcmp(s->kind, "files") != 0 && i < s->n_tags; i++) {
+        if (strncmp(s->tags[i], "server=", 7) == 0)
+            json_object_set_new(o, "server", json_string(s->tags[i] + 7));
+        else if (strncmp(s->tags[i], "database=", 9) == 0)
+            json_object_set_new(o, "database", json_string(s->tags[i] + 9));
+    }
     return o;
 }

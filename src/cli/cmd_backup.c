@@ -157,6 +157,8 @@ int cmd_backup(cli_t *cli, int argc, char **argv)
     const char *host = NULL, *parent_spec = NULL, *job = NULL, *name = NULL;
     bool force = false, from_cmd = false, from_stdin = false;
     int threads = 0, c;
+    if (cli_service_kind(argc, argv))
+        return cmd_service_backup(cli, argc, argv);
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {

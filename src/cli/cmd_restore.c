@@ -41,6 +41,8 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
     const char *target = NULL;
     bool verify = false;
     int threads = 0, c;
+    if (cli_service_kind(argc, argv))
+        return cmd_service_restore(cli, argc, argv);
     optind = 1;
     while ((c = getopt_long(argc, argv, "ht:", opts, NULL)) != -1) {
         switch (c) {

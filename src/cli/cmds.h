@@ -28,5 +28,10 @@ int cmd_run(cli_t *cli, int argc, char **argv);
 int cmd_copy(cli_t *cli, int argc, char **argv);
 int cmd_k8s(cli_t *cli, int argc, char **argv);
 int cmd_operator(cli_t *cli, int argc, char **argv);
+/* Service sources (cmd_service.c): backup/restore hand over when argv has --postgres,
+ * --mysql/--mariadb, --redis or --ldap (cli_service_kind returns the kind, or NULL). */
+const char *cli_service_kind(int argc, char **argv);
+int cmd_service_backup(cli_t *cli, int argc, char **argv);
+int cmd_service_restore(cli_t *cli, int argc, char **argv);
 
 #endif
