@@ -283,5 +283,23 @@ grep -q "no snapshot was written" err.txt || fail "message: $(cat err.txt)"
 assert_eq "$(nsnaps)" "$n0" "snapshots after the disk-full attempt"
 c check >/dev/null || fail "check after the failures"
 
+step "the same through the job configuration: coffer job run / job restore (doc/config.md)"
+cat >job.yaml <<EOF
+repositories:
+  r: {url: "$REPO", password: "\${COFFER_PASSWORD}"}
+jobs:
+  - name: pgjob
+    type: postgres
+    options: {server: 127.0.0.1, port: $P1, user: postgres, database: [app]}
+    repositories: [r]
+    retention: {keep_last: 3}
+EOF
+"$COFFER" --json job run pgjob --config job.yaml >job.json 2>job.err || fail "job run: $(cat job.err)"
+grep -q '"status":"success"' job.json || fail "job result: $(cat job.json)"
+c --json snapshots >snaps.json
+assert_eq "$(jget '[s["database"] for s in d if s.get("job") == "pgjob"]' <snaps.json)" "['app']" "the job's snapshot"
+"$COFFER" job restore pgjob --config job.yaml -- --as app_from_job >jr.txt 2>&1 || fail "job restore: $(cat jr.txt)"
+assert_eq "$(digest $P1 app_from_job)" "$(digest $P1 app)" "app restored through the job"
+
 "$SERVERS/postgres.sh" stop "$WORK/pg1"
 echo "svc postgres ok"
