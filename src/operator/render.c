@@ -116,7 +116,10 @@ static int service_options(const char *type, const json_t *t, json_t *job)
                                          {"bindDN", "bind-dn"},
                                          {"baseDN", "base"},
                                          {"configFile", "slapd-conf"},
-                                         {"extraArgs", "extra-arg"}};
+                                         {"extraArgs", "extra-arg"},
+                                         /* a Restore's target: the name to restore as */
+                                         {"database", "as"},
+                                         {"jobs", "jobs"}};
     json_t *opts = json_object();
     const char *k;
     json_t *v;
@@ -128,6 +131,11 @@ static int service_options(const char *type, const json_t *t, json_t *job)
                 to = map[i][1];
         if (!strcmp(k, "passwordSecretRef") || !strcmp(k, "sslSecretRef"))
             continue;
+        if (!strcmp(k, "clean")) { /* a Restore: drop objects before restoring */
+            if (json_is_true(v))
+                json_object_set_new(opts, "clean", json_string("true"));
+            continue;
+        }
         if (!strcmp(k, "allDatabases") || !strcmp(k, "pauseReplica") || !strcmp(k, "globals")) {
             if (json_is_true(v)) /* "true": a bare flag in the job config */
                 json_object_set_new(opts,
