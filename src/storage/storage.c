@@ -51,9 +51,12 @@ static const struct scheme {
     {"local", &storage_local_driver},
     {"mem", &storage_mem_driver},
     {"fault", &storage_fault_driver},
+    {"sftp", &storage_sftp_driver},
 };
 
-#define SUPPORTED_LOCATIONS "/path, local:/path, mem:NAME (tests) and fault:SPEC:LOCATION (tests)"
+#define SUPPORTED_LOCATIONS                                                                        \
+    "/path, local:/path, sftp://USER@HOST[:PORT]/PATH, mem:NAME (tests) and "                      \
+    "fault:SPEC:LOCATION (tests)"
 
 /* Length of a URL-style scheme ("s3" in "s3://...", "local" in "local:/x"), 0 if none. */
 static size_t scheme_len(const char *loc)
