@@ -9,8 +9,8 @@
 # writes DIR/sshd_config and starts /usr/sbin/sshd -D in the background with its pid in
 # DIR/sshd.pid and its log in DIR/sshd.log; returns once the port answers. The server lets in
 # one user, printed on stdout as the last line "user=NAME":
-#   - as root: the user `coffersftp` (created if missing), whose ~/.ssh/authorized_keys
-#     becomes DIR/client_key.pub; with "password" as the 4th argument the config
+#   - as root: the user `coffersftp` (created if missing), with DIR/client_key.pub as its
+#     ~/.ssh/authorized_keys.PORT; with "password" as the 4th argument the config
 #     also allows password logins, and the user's password is set from COFFER_SFTP_PASSWORD.
 #   - not root: sshd runs as the current user and lets in only that user (no passwords).
 # stop: kills the sshd whose pid is in DIR/sshd.pid (the listener; the per-connection
@@ -46,8 +46,9 @@ start)
         fi
         home=$(getent passwd "$user" | cut -d: -f6)
         install -d -m 700 -o "$user" -g "$user" "$home/.ssh"
-        install -m 600 -o "$user" -g "$user" "$dir/client_key.pub" "$home/.ssh/authorized_keys"
-        keys=.ssh/authorized_keys
+        # one file per port, so two servers of one test (or two tests) do not share it
+        install -m 600 -o "$user" -g "$user" "$dir/client_key.pub" "$home/.ssh/authorized_keys.$port"
+        keys=.ssh/authorized_keys.$port
         mkdir -p /run/sshd
         chmod 755 /run/sshd
         strict=yes

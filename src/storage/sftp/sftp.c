@@ -63,6 +63,7 @@
 #define IO_CHUNK (2u << 20)        /* bytes per libssh2 read/write call (pipelined inside) */
 #define UPLOAD_CHUNK (32u << 20)   /* streaming uploads are sent in pieces of this size */
 #define UPLOAD_TRIES 5             /* attempts per upload piece (reconnecting between) */
+#define OPEN_TRIES 3               /* attempts to make the first connection */
 #define LIST_DEPTH_MAX 32          /* directory levels below the root that list descends */
 #define LIST_DIR_MAX (1u << 22)    /* entries of one directory */
 #define SECRET_MAX 4096            /* a password or passphrase read from a file */
@@ -240,10 +241,9 @@ static long sftp_status(conn_t *c, int rc)
 
 /* Map a failed libssh2 call on c to a COFFER_* code with a message. Failures below the SFTP
  * level mark c broken and set *transient. what: "read", "create", ...; path: remote path. */
-static int op_err(const sftp_t *s, conn_t *c, int rc, const char *what, const char *path,
-                  bool *transient)
+static int op_err_fx(const sftp_t *s, conn_t *c, int rc, long fx, const char *what,
+                     const char *path, bool *transient)
 {
-    long fx = sftp_status(c, rc);
     if (fx < 0) {
         char *msg = NULL;
         libssh2_session_last_error(c->ssh, &msg, NULL, 0);
@@ -282,6 +282,13 @@ static int op_err(const sftp_t *s, conn_t *c, int rc, const char *what, const ch
     }
     return err_set(COFFER_EIO, "sftp: cannot %s %s on %s: the server says: %s", what, path, s->host,
                    fx_name((unsigned long)fx));
+}
+
+/* op_err_fx with the status of c's last request (call it before any other request). */
+static int op_err(const sftp_t *s, conn_t *c, int rc, const char *what, const char *path,
+                  bool *transient)
+{
+    return op_err_fx(s, c, rc, sftp_status(c, rc), what, path, transient);
 }
 
 /* ---- known_hosts ---- */
@@ -684,7 +691,8 @@ static int conn_open(sftp_t *s, conn_t **out, bool *transient)
     if (hrc) {
         char *msg = NULL;
         libssh2_session_last_error(c->ssh, &msg, NULL, 0);
-        *transient = hrc != LIBSSH2_ERROR_KEX_FAILURE && hrc != LIBSSH2_ERROR_METHOD_NONE;
+        /* libssh2 reports a connection dropped during key exchange as a KEX failure too */
+        *transient = true;
         c->broken = true;
         rc = err_set(COFFER_EIO, "sftp: SSH handshake with %s port %d failed: %s", s->host, s->port,
                      msg && *msg ? msg : "connection closed");
@@ -841,6 +849,8 @@ static int raw_open(conn_t *c)
     if (!c->raw) {
         rc = libssh2_session_last_errno(c->ssh);
         if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE) { /* refused (MaxSessions): do without */
+            log_warn("sftp: the server refused a second channel: replacing an object is not "
+                     "atomic (raise MaxSessions in sshd_config)");
             c->raw_state = -1;
             rc = 0;
         }
@@ -878,6 +888,9 @@ static int raw_open(conn_t *c)
         if (nl == sizeof ext - 1 && memcmp(nm, ext, nl) == 0)
             c->raw_state = 1;
     }
+    if (c->raw_state < 0)
+        log_warn("sftp: the server does not offer posix-rename@openssh.com: replacing an "
+                 "object is not atomic there (it is missing for a moment)");
 out:
     buf_release(&b);
     if (rc) {
@@ -953,10 +966,10 @@ static int make_dirs(sftp_t *s, conn_t *c, const char *rel, size_t rel_len, bool
         if (r == 0)
             continue;
         LIBSSH2_SFTP_ATTRIBUTES a;
-        if (sftp_status(c, r) >= 0 && lstat_path(c, path, &a) == 0 &&
-            LIBSSH2_SFTP_S_ISDIR(a.permissions))
+        long fx = sftp_status(c, r);
+        if (fx >= 0 && lstat_path(c, path, &a) == 0 && LIBSSH2_SFTP_S_ISDIR(a.permissions))
             continue; /* it exists (made by another writer meanwhile) */
-        rc = op_err(s, c, r, "create directory", path, transient);
+        rc = op_err_fx(s, c, r, fx, "create directory", path, transient);
     }
     buf_release(&p);
     return rc;
@@ -1074,7 +1087,7 @@ static int publish(sftp_t *s, conn_t *c, const char *tmp, const char *name, bool
     long fx = sftp_status(c, r);
     if (fx < 0 || fx == LIBSSH2_FX_PERMISSION_DENIED || fx == LIBSSH2_FX_NO_SUCH_FILE ||
         !path_exists(c, to)) {
-        rc = op_err(s, c, r, "rename a temp file to", to, transient);
+        rc = op_err_fx(s, c, r, fx, "rename a temp file to", to, transient);
         goto out;
     }
     if (!overwrite) {
@@ -1897,11 +1910,11 @@ static int check_root(sftp_t *s, conn_t *c, bool create)
         r = libssh2_sftp_mkdir_ex(c->sftp, p, (unsigned)i, 0700);
         if (r == 0)
             continue;
-        if (sftp_status(c, r) >= 0 &&
-            libssh2_sftp_stat_ex(c->sftp, p, (unsigned)i, LIBSSH2_SFTP_STAT, &a) == 0 &&
+        fx = sftp_status(c, r);
+        if (fx >= 0 && libssh2_sftp_stat_ex(c->sftp, p, (unsigned)i, LIBSSH2_SFTP_STAT, &a) == 0 &&
             LIBSSH2_SFTP_S_ISDIR(a.permissions))
             continue;
-        rc = op_err(s, c, r, "create directory", p, &transient);
+        rc = op_err_fx(s, c, r, fx, "create directory", p, &transient);
     }
     free(p);
     return rc;
@@ -1986,7 +1999,14 @@ static int sftp_open(const char *path, bool create, const storage_opts_t *opts, 
         goto out;
     }
     /* One connection now: the host key, the credentials and the path are checked up front. */
-    if ((rc = conn_get(s, &c, &transient)))
+    for (int attempt = 0;; attempt++) { /* a server restarting gets a moment */
+        transient = false;
+        if (!(rc = conn_get(s, &c, &transient)) || !transient || attempt >= OPEN_TRIES - 1)
+            break;
+        log_debug("sftp: retrying to connect to %s: %s", s->shown, err_msg());
+        sleep_ms(200u << attempt);
+    }
+    if (rc)
         goto out;
     rc = check_root(s, c, create);
     conn_put(s, c);

@@ -21,7 +21,7 @@
 static void test_unknown_schemes(void **state)
 {
     (void)state;
-    static const char *bad[] = {"s3://bucket/prefix", "sftp://user@host:22/srv/repo",
+    static const char *bad[] = {"s3://bucket/prefix", "ftp://user@host:21/srv/repo",
                                 "https://example.com/repo", "S3:bucket", "rclone:remote:path"};
     storage_t *s = NULL;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
