@@ -46,6 +46,8 @@
 #include <openssl/evp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,14 @@
 #define SSH_FXP_STATUS 101
 #define SSH_FXP_EXTENDED 200
 
+/* Header of each block libssh2 allocates for one session (see the allocator below). */
+typedef union mhdr {
+    struct {
+        union mhdr *prev, *next;
+    } l;
+    max_align_t align;
+} mhdr_t;
+
 typedef struct conn {
     int sock;
     LIBSSH2_SESSION *ssh;
@@ -84,6 +94,7 @@ typedef struct conn {
     bool broken;          /* failed below SFTP: never reused */
     const char *password; /* borrowed from the driver state, for keyboard-interactive */
     struct conn *next;    /* idle list */
+    mhdr_t *mem;          /* blocks libssh2 holds for this session */
 } conn_t;
 
 typedef struct sftp {
@@ -494,6 +505,75 @@ out:
 
 /* ---- connections ---- */
 
+/* libssh2 1.10 cannot close an SFTP handle once the connection is gone (it returns before
+ * freeing the handle and its queued writes), and sftp_shutdown does not free open handles:
+ * every dropped connection would leak up to a few MiB. So each session allocates through
+ * these functions, which chain its blocks to the conn; conn_free frees what is left. A
+ * session is used by one thread at a time, so the chain needs no lock. */
+static void mem_link(conn_t *c, mhdr_t *h)
+{
+    h->l.prev = NULL;
+    h->l.next = c->mem;
+    if (c->mem)
+        c->mem->l.prev = h;
+    c->mem = h;
+}
+
+static void mem_unlink(conn_t *c, mhdr_t *h)
+{
+    if (h->l.prev)
+        h->l.prev->l.next = h->l.next;
+    else
+        c->mem = h->l.next;
+    if (h->l.next)
+        h->l.next->l.prev = h->l.prev;
+}
+
+static LIBSSH2_ALLOC_FUNC(conn_alloc)
+{
+    conn_t *c = *abstract;
+    if (count > SIZE_MAX - sizeof(mhdr_t))
+        return NULL;
+    mhdr_t *h = malloc(sizeof *h + count);
+    if (!h)
+        return NULL;
+    mem_link(c, h);
+    return h + 1;
+}
+
+static LIBSSH2_FREE_FUNC(conn_mfree)
+{
+    conn_t *c = *abstract;
+    if (!ptr)
+        return;
+    mhdr_t *h = (mhdr_t *)ptr - 1;
+    mem_unlink(c, h);
+    free(h);
+}
+
+static LIBSSH2_REALLOC_FUNC(conn_realloc)
+{
+    conn_t *c = *abstract;
+    if (!ptr)
+        return conn_alloc(count, abstract);
+    if (count > SIZE_MAX - sizeof(mhdr_t))
+        return NULL;
+    mhdr_t *h = (mhdr_t *)ptr - 1;
+    mem_unlink(c, h);
+    mhdr_t *n = realloc(h, sizeof *n + count);
+    mem_link(c, n ? n : h); /* on failure the old block stays valid and owned */
+    return n ? n + 1 : NULL;
+}
+
+static void mem_free_all(conn_t *c)
+{
+    while (c->mem) {
+        mhdr_t *h = c->mem;
+        c->mem = h->l.next;
+        free(h);
+    }
+}
+
 static LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC(kbd_answer)
 {
     (void)name;
@@ -502,10 +582,14 @@ static LIBSSH2_USERAUTH_KBDINT_RESPONSE_FUNC(kbd_answer)
     (void)instruction_len;
     (void)prompts;
     conn_t *c = *abstract;
-    /* Answer every prompt with the password (the usual single "Password:" prompt). */
+    /* Answer every prompt with the password (the usual single "Password:" prompt); libssh2
+     * frees the answers with the session's allocator. */
     for (int i = 0; i < num_prompts; i++) {
-        responses[i].text = c && c->password ? strdup(c->password) : NULL;
-        responses[i].length = responses[i].text ? (unsigned)strlen(responses[i].text) : 0;
+        size_t len = c->password ? strlen(c->password) : 0;
+        responses[i].text = c->password ? conn_alloc(len + 1, abstract) : NULL;
+        if (responses[i].text)
+            memcpy(responses[i].text, c->password, len + 1);
+        responses[i].length = responses[i].text ? (unsigned)len : 0;
     }
 }
 
@@ -661,9 +745,40 @@ static void conn_free(conn_t *c)
             libssh2_session_disconnect(c->ssh, "coffer closing");
         libssh2_session_free(c->ssh);
     }
+    mem_free_all(c);
     if (c->sock >= 0)
         close(c->sock);
     free(c);
+}
+
+/* Prefer host key types in the order OpenSSH's client does, so a known_hosts written by ssh
+ * matches. Only names this libssh2 supports are passed (libssh2 1.10 corrupts the list while
+ * dropping unknown ones: its memcpy overlaps). */
+static void set_hostkey_order(LIBSSH2_SESSION *ssh)
+{
+    static const char *const order[] = {"ssh-ed25519",
+                                        "ecdsa-sha2-nistp256",
+                                        "ecdsa-sha2-nistp384",
+                                        "ecdsa-sha2-nistp521",
+                                        "rsa-sha2-512",
+                                        "rsa-sha2-256",
+                                        "ssh-rsa"};
+    const char **algs = NULL;
+    int n = libssh2_session_supported_algs(ssh, LIBSSH2_METHOD_HOSTKEY, &algs);
+    char pref[256] = "";
+    for (size_t i = 0; n > 0 && i < sizeof order / sizeof order[0]; i++) {
+        for (int j = 0; j < n; j++) {
+            if (strcmp(order[i], algs[j]) != 0)
+                continue;
+            size_t len = strlen(pref);
+            snprintf(pref + len, sizeof pref - len, "%s%s", len ? "," : "", order[i]);
+            break;
+        }
+    }
+    if (n > 0)
+        libssh2_free(ssh, (void *)algs);
+    if (pref[0])
+        libssh2_session_method_pref(ssh, LIBSSH2_METHOD_HOSTKEY, pref);
 }
 
 static int conn_open(sftp_t *s, conn_t **out, bool *transient)
@@ -676,17 +791,14 @@ static int conn_open(sftp_t *s, conn_t **out, bool *transient)
     c->password = s->password;
     if ((rc = tcp_connect(s, &c->sock, transient)))
         goto out;
-    c->ssh = libssh2_session_init_ex(NULL, NULL, NULL, c);
+    c->ssh = libssh2_session_init_ex(conn_alloc, conn_mfree, conn_realloc, c);
     if (!c->ssh) {
         rc = err_set(COFFER_ENOMEM, "out of memory starting an SSH session");
         goto out;
     }
     libssh2_session_set_blocking(c->ssh, 1);
     libssh2_session_set_timeout(c->ssh, s->timeout_ms);
-    /* The client's usual host key order, so a known_hosts written by ssh matches. */
-    libssh2_session_method_pref(c->ssh, LIBSSH2_METHOD_HOSTKEY,
-                                "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
-                                "ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+    set_hostkey_order(c->ssh);
     int hrc = libssh2_session_handshake(c->ssh, c->sock);
     if (hrc) {
         char *msg = NULL;
