@@ -40,7 +40,11 @@ S=$WORK/sshd
 start_sshd "$S" $PORT
 USER_NAME=$(sed -n 's/^user=//p' "$S.out")
 if [ "$(id -u)" = 0 ]; then
-    BASE=$(getent passwd "$USER_NAME" | cut -d: -f6)/coffer-test-$$
+    home=$(getent passwd "$USER_NAME" | cut -d: -f6)
+    for d in "$home"/coffer-test-*; do # left by failed runs whose process is gone
+        [ -d "$d" ] && ! kill -0 "${d##*-}" 2>/dev/null && rm -rf "$d"
+    done
+    BASE=$home/coffer-test-$$
     install -d -m 700 -o "$USER_NAME" "$BASE"
 else
     BASE=$WORK/remote
@@ -78,7 +82,11 @@ python3 "$TREECMP" src out1/src --no-atime "${owner[@]}" || fail "restored tree 
 c check --read-data >check.txt || fail "check failed: $(cat check.txt)"
 [ -z "$(find "$BASE/repo" -name '.tmp-*' 2>/dev/null)" ] || fail "temp files left in the repo"
 
-step "forget and prune over SFTP"
+step "forget and prune over SFTP (prune also removes temp files older than 30 minutes)"
+echo junk >"$BASE/repo/data/.tmp-0123456789abcdef"
+echo junk >"$BASE/repo/.tmp-fedcba9876543210"
+echo junk >"$BASE/repo/.tmp-young"
+touch -d '2 hours ago' "$BASE/repo/data/.tmp-0123456789abcdef" "$BASE/repo/.tmp-fedcba9876543210"
 echo "second" >src/new-file
 c backup src >/dev/null
 c backup src --tag third >/dev/null
@@ -86,6 +94,10 @@ c forget --keep-last 1 --prune >forget.txt || fail "forget --prune failed"
 assert_eq "$(c --json snapshots | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" 1 \
     "snapshots after forget"
 c check --read-data >/dev/null || fail "check after prune failed"
+[ ! -e "$BASE/repo/data/.tmp-0123456789abcdef" ] && [ ! -e "$BASE/repo/.tmp-fedcba9876543210" ] ||
+    fail "prune left old temp files"
+[ -e "$BASE/repo/.tmp-young" ] || fail "prune removed a young temp file"
+rm "$BASE/repo/.tmp-young"
 c restore latest --target out2 >/dev/null
 python3 "$TREECMP" src out2/src --no-atime "${owner[@]}" || fail "restore after prune differs"
 
