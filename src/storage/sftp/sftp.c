@@ -84,6 +84,16 @@ typedef union mhdr {
     max_align_t align;
 } mhdr_t;
 
+/* An open read handle of a pack, kept for the next ranged read of the same pack (a restore
+ * reads many blobs of one pack in a row; packs never change once written). */
+#define RCACHE_SLOTS 4
+typedef struct rslot {
+    char name[96]; /* "" when free */
+    LIBSSH2_SFTP_HANDLE *h;
+    uint64_t size;
+    uint64_t used;
+} rslot_t;
+
 typedef struct conn {
     int sock;
     LIBSSH2_SESSION *ssh;
@@ -95,6 +105,8 @@ typedef struct conn {
     const char *password; /* borrowed from the driver state, for keyboard-interactive */
     struct conn *next;    /* idle list */
     mhdr_t *mem;          /* blocks libssh2 holds for this session */
+    rslot_t rc[RCACHE_SLOTS];
+    uint64_t rclock;
 } conn_t;
 
 typedef struct sftp {
@@ -736,6 +748,9 @@ static void conn_free(conn_t *c)
 {
     if (!c)
         return;
+    for (int i = 0; i < RCACHE_SLOTS && !c->broken; i++)
+        if (c->rc[i].h)
+            libssh2_sftp_close_handle(c->rc[i].h);
     if (c->raw)
         libssh2_channel_free(c->raw);
     if (c->sftp)
@@ -842,14 +857,31 @@ out:
 }
 
 /* Take a connection from the pool, opening one if under the cap; waits otherwise. */
-static int conn_get(sftp_t *s, conn_t **out, bool *transient)
+static bool conn_has_cached(const conn_t *c, const char *name)
+{
+    for (int i = 0; i < RCACHE_SLOTS; i++)
+        if (c->rc[i].h && !strcmp(c->rc[i].name, name))
+            return true;
+    return false;
+}
+
+/* Take a connection: an idle one (one with `pref` cached if any, pref may be NULL), else a new
+ * one while under the cap, else wait. */
+static int conn_get_pref(sftp_t *s, const char *pref, conn_t **out, bool *transient)
 {
     pthread_mutex_lock(&s->mu);
     while (!s->idle && s->n_conns >= s->max_conns)
         pthread_cond_wait(&s->cv, &s->mu);
     if (s->idle) {
-        conn_t *c = s->idle;
-        s->idle = c->next;
+        conn_t **pp = &s->idle;
+        for (conn_t **q = &s->idle; pref && *q; q = &(*q)->next) {
+            if (conn_has_cached(*q, pref)) {
+                pp = q;
+                break;
+            }
+        }
+        conn_t *c = *pp;
+        *pp = c->next;
         c->next = NULL;
         pthread_mutex_unlock(&s->mu);
         *out = c;
@@ -868,6 +900,11 @@ static int conn_get(sftp_t *s, conn_t **out, bool *transient)
         pthread_mutex_unlock(&s->mu);
     }
     return rc;
+}
+
+static int conn_get(sftp_t *s, conn_t **out, bool *transient)
+{
+    return conn_get_pref(s, NULL, out, transient);
 }
 
 /* Give c back; a broken connection is closed instead. */
@@ -1267,13 +1304,68 @@ static int sftp_put(void *state, const char *name, const void *data, size_t len,
     return rc;
 }
 
+/* Drop slot i of c's read cache (closing its handle unless the session is dead). */
+static void rcache_drop(conn_t *c, int i)
+{
+    if (c->rc[i].h && !c->broken)
+        libssh2_sftp_close_handle(c->rc[i].h);
+    c->rc[i].h = NULL;
+    c->rc[i].name[0] = 0;
+}
+
+/* Open name (full path p) for reading with its size: from c's cache for packs, else fresh.
+ * *out_slot is the cache slot used, or -1 (the caller then closes *out_h). */
+static int open_read(sftp_t *s, conn_t *c, const char *name, const char *p, size_t plen,
+                     LIBSSH2_SFTP_HANDLE **out_h, uint64_t *out_size, int *out_slot,
+                     bool *transient)
+{
+    bool pack = !strncmp(name, "data/", 5) && strlen(name) < sizeof c->rc[0].name;
+    for (int i = 0; pack && i < RCACHE_SLOTS; i++) {
+        if (c->rc[i].h && !strcmp(c->rc[i].name, name)) {
+            c->rc[i].used = ++c->rclock;
+            *out_h = c->rc[i].h;
+            *out_size = c->rc[i].size;
+            *out_slot = i;
+            return 0;
+        }
+    }
+    LIBSSH2_SFTP_ATTRIBUTES a;
+    LIBSSH2_SFTP_HANDLE *h = libssh2_sftp_open_ex(c->sftp, p, (unsigned)plen, LIBSSH2_FXF_READ, 0,
+                                                  LIBSSH2_SFTP_OPENFILE);
+    if (!h)
+        return op_err(s, c, libssh2_session_last_errno(c->ssh), "open", p, transient);
+    int r = libssh2_sftp_fstat_ex(h, &a, 0);
+    if (r || !LIBSSH2_SFTP_S_ISREG(a.permissions)) {
+        int rc = r ? op_err(s, c, r, "stat", p, transient)
+                   : err_set(COFFER_ENOENT, "no such object in %s", s->shown);
+        libssh2_sftp_close_handle(h);
+        return rc;
+    }
+    int slot = -1;
+    if (pack) {
+        for (int i = 0; i < RCACHE_SLOTS; i++) /* a free slot, else the least recently used */
+            if (slot < 0 || !c->rc[i].h || (c->rc[slot].h && c->rc[i].used < c->rc[slot].used))
+                slot = i;
+        rcache_drop(c, slot);
+        snprintf(c->rc[slot].name, sizeof c->rc[slot].name, "%s", name);
+        c->rc[slot].h = h;
+        c->rc[slot].size = a.filesize;
+        c->rc[slot].used = ++c->rclock;
+    }
+    *out_h = h;
+    *out_size = a.filesize;
+    *out_slot = slot;
+    return 0;
+}
+
 static int sftp_get(void *state, const char *name, uint64_t off, uint64_t len, buf_t *out,
                     bool *transient)
 {
     sftp_t *s = state;
     conn_t *c = NULL;
     LIBSSH2_SFTP_HANDLE *h = NULL;
-    LIBSSH2_SFTP_ATTRIBUTES a;
+    uint64_t size = 0;
+    int slot = -1;
     size_t keep = out->len;
     buf_t path;
     int rc;
@@ -1282,24 +1374,9 @@ static int sftp_get(void *state, const char *name, uint64_t off, uint64_t len, b
     if ((rc = full_path(s, name, strlen(name), &path)))
         goto out;
     const char *p = (const char *)path.data;
-    if ((rc = conn_get(s, &c, transient)))
+    if ((rc = conn_get_pref(s, name, &c, transient)) ||
+        (rc = open_read(s, c, name, p, path.len, &h, &size, &slot, transient)))
         goto out;
-    h = libssh2_sftp_open_ex(c->sftp, p, (unsigned)path.len, LIBSSH2_FXF_READ, 0,
-                             LIBSSH2_SFTP_OPENFILE);
-    if (!h) {
-        rc = op_err(s, c, libssh2_session_last_errno(c->ssh), "open", p, transient);
-        goto out;
-    }
-    int r = libssh2_sftp_fstat_ex(h, &a, 0);
-    if (r) {
-        rc = op_err(s, c, r, "stat", p, transient);
-        goto out;
-    }
-    if (!LIBSSH2_SFTP_S_ISREG(a.permissions)) {
-        rc = err_set(COFFER_ENOENT, "no such object in %s", s->shown);
-        goto out;
-    }
-    uint64_t size = a.filesize;
     if (off > size) {
         rc = err_set(COFFER_EINVAL, "offset %llu is past the end of the object (%llu bytes)",
                      (unsigned long long)off, (unsigned long long)size);
@@ -1332,7 +1409,9 @@ static int sftp_get(void *state, const char *name, uint64_t off, uint64_t len, b
     out->len = keep + got;
     out->data[out->len] = 0;
 out:
-    if (h)
+    if (slot >= 0 && rc)
+        rcache_drop(c, slot); /* a failed handle is not reused */
+    else if (slot < 0 && h)
         libssh2_sftp_close_handle(h);
     conn_put(s, c);
     buf_release(&path);
