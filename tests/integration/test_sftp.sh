@@ -90,7 +90,8 @@ touch -d '2 hours ago' "$BASE/repo/data/.tmp-0123456789abcdef" "$BASE/repo/.tmp-
 echo "second" >src/new-file
 c backup src >/dev/null
 c backup src --tag third >/dev/null
-c forget --keep-last 1 --prune >forget.txt || fail "forget --prune failed"
+# one connection: listings must not hold it while their callbacks call back into the storage
+c -o sftp.connections=1 forget --keep-last 1 --prune >forget.txt || fail "forget --prune failed"
 assert_eq "$(c --json snapshots | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" 1 \
     "snapshots after forget"
 c check --read-data >/dev/null || fail "check after prune failed"
@@ -100,6 +101,13 @@ c check --read-data >/dev/null || fail "check after prune failed"
 rm "$BASE/repo/.tmp-young"
 c restore latest --target out2 >/dev/null
 python3 "$TREECMP" src out2/src --no-atime "${owner[@]}" || fail "restore after prune differs"
+
+if [ "$(id -u)" = 0 ]; then
+    step "a path relative to the login directory (/~/...)"
+    "$COFFER" -r "sftp://$USER_NAME@127.0.0.1:$PORT/~/${BASE##*/}/rel" init >/dev/null
+    [ -f "$BASE/rel/config" ] || fail "/~/ did not resolve to the login directory"
+    "$COFFER" -r "sftp://$USER_NAME@127.0.0.1:$PORT/~/${BASE##*/}/rel" snapshots >/dev/null
+fi
 
 step "missing repository: exit 10"
 msg=$(expect_fail 10 "$COFFER" -r "$URL/nothing-here" snapshots)
