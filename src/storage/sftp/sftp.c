@@ -70,7 +70,8 @@
 #define LIST_DIR_MAX (1u << 22)    /* entries of one directory */
 #define SECRET_MAX 4096            /* a password or passphrase read from a file */
 #define RAW_REPLY_MAX (256u << 10) /* a reply on the raw SFTP channel */
-#define RA_WINDOW (4u << 20)       /* a ranged read of a pack fetches this much ahead */
+#define RA_WINDOW (4u << 20)       /* most a ranged read of a pack fetches ahead */
+#define RA_MIN (64u << 10)         /* least a ranged read of a pack fetches */
 
 #define SSH_FXP_INIT 1
 #define SSH_FXP_VERSION 2
@@ -111,6 +112,8 @@ typedef struct conn {
     char ra_name[96]; /* read-ahead: bytes [ra_off, ra_off + ra.len) of pack ra_name */
     uint64_t ra_off;
     buf_t ra;
+    uint64_t ra_next; /* where the last read of ra_name ended: the next sequential offset */
+    uint64_t ra_win;  /* current window: grows while reads are sequential */
 } conn_t;
 
 typedef struct sftp {
@@ -1400,21 +1403,29 @@ static int sftp_get(void *state, const char *name, uint64_t off, uint64_t len, b
                      (unsigned long long)want, (size_t)BUF_MAX);
         goto out;
     }
-    /* Ranged reads of a pack come in pack order during a restore: serve them from the
-     * connection's read-ahead window, refilled with one pipelined read per window. */
+    /* Ranged reads of a pack: serve them from the connection's read-ahead window when they
+     * fall inside it. A miss refills it from the offset read: RA_MIN bytes at least, and
+     * while the reads of that pack follow each other (a restore of a big file), a window
+     * that doubles up to RA_WINDOW; random reads (small files restored in tree order, not
+     * pack order) stay near RA_MIN, so little is fetched that is not used. */
     bool ahead = slot >= 0 && len && want < RA_WINDOW;
-    if (ahead && !strcmp(c->ra_name, name) && off >= c->ra_off &&
-        off - c->ra_off + want <= c->ra.len) {
+    bool same = ahead && !strcmp(c->ra_name, name);
+    if (same && off >= c->ra_off && off - c->ra_off + want <= c->ra.len) {
+        c->ra_next = off + want;
         rc = buf_append(out, c->ra.data + (off - c->ra_off), (size_t)want);
         goto out;
     }
     buf_t *into = out;
     uint64_t fetch = want;
     if (ahead) {
+        uint64_t win = same && off == c->ra_next ? c->ra_win * 2 : RA_MIN;
+        c->ra_win = win < RA_MIN ? RA_MIN : win > RA_WINDOW ? RA_WINDOW : win;
         into = &c->ra;
         c->ra_name[0] = 0;
         buf_reset(into);
-        fetch = size - off < RA_WINDOW ? size - off : RA_WINDOW;
+        fetch = want > c->ra_win ? want : c->ra_win;
+        if (fetch > size - off)
+            fetch = size - off;
     }
     size_t base = into->len;
     if ((rc = buf_reserve(into, (size_t)fetch)))
@@ -1422,8 +1433,9 @@ static int sftp_get(void *state, const char *name, uint64_t off, uint64_t len, b
     libssh2_sftp_seek64(h, off);
     size_t got = 0;
     while (got < fetch) {
-        /* libssh2 1.10 keeps 4x the buffer it is given in flight, and a seek throws away what
-         * came back unused: ask for a quarter of what is left, so it fetches only that. */
+        /* libssh2 1.10 keeps 4x the buffer it is given in flight, and a seek throws away
+         * what came back unused: ask for a quarter of what is left, so it fetches only
+         * that. */
         size_t ask = ((size_t)fetch - got + 3) / 4;
         ssize_t n =
             libssh2_sftp_read(h, (char *)into->data + base + got, ask > IO_CHUNK ? IO_CHUNK : ask);
@@ -1440,6 +1452,7 @@ static int sftp_get(void *state, const char *name, uint64_t off, uint64_t len, b
     if (ahead) {
         snprintf(c->ra_name, sizeof c->ra_name, "%s", name);
         c->ra_off = off;
+        c->ra_next = off + want;
         rc = buf_append(out, c->ra.data, got < want ? got : (size_t)want);
     }
 out:
