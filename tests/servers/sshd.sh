@@ -80,12 +80,18 @@ MaxSessions 20
 LogLevel VERBOSE
 CFG
     /usr/sbin/sshd -t -f "$dir/sshd_config"
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+        echo "sshd.sh: port $port on 127.0.0.1 is already in use" >&2
+        exit 1
+    fi
     /usr/sbin/sshd -D -e -f "$dir/sshd_config" >>"$dir/sshd.log" 2>&1 &
     pid=$!
     echo "$pid" >"$dir/sshd.pid.launcher"
     for _ in $(seq 1 100); do
-        if ssh-keyscan -T 2 -t ed25519 -p "$port" 127.0.0.1 >"$dir/known_hosts.new" 2>/dev/null &&
-            [ -s "$dir/known_hosts.new" ]; then
+        # ready once the port answers with this server's own host key
+        if kill -0 "$pid" 2>/dev/null &&
+            ssh-keyscan -T 2 -t ed25519 -p "$port" 127.0.0.1 >"$dir/known_hosts.new" 2>/dev/null &&
+            grep -qF "$(cut -d' ' -f2 "$dir/host_ed25519.pub")" "$dir/known_hosts.new"; then
             mv "$dir/known_hosts.new" "$dir/known_hosts"
             echo "pid=$pid"
             echo "user=$user"
