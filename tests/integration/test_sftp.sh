@@ -32,8 +32,15 @@ start_sshd() { # DIR PORT [password]
 }
 # children DIR: pids of the per-connection sshd processes
 children() {
-    local p=$(sshd_pid "$1")
-    cat /proc/"$p"/task/*/children 2>/dev/null | tr ' ' '\n' | grep -v '^$' || true
+    local p f rest
+    p=$(sshd_pid "$1")
+    for f in /proc/[0-9]*/stat; do # field 4 is the parent pid (the name in () has no ')' here)
+        read -r rest <"$f" 2>/dev/null || continue
+        rest=${rest##*) }
+        set -- $rest
+        [ "${2:-}" = "$p" ] && echo "${f//[^0-9]/}"
+    done
+    return 0
 }
 
 S=$WORK/sshd
