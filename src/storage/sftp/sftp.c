@@ -28,6 +28,7 @@
  * Clock: now() stamps a temp file on the server and reads its mtime (whole seconds).
  */
 #include "storage/storage_intern.h"
+#include "storage/sftp/sftp_parse.h"
 
 #include "common/buf.h"
 #include "common/error.h"
@@ -1034,23 +1035,7 @@ static int raw_open(conn_t *c)
         rc = LIBSSH2_ERROR_SFTP_PROTOCOL;
         goto out;
     }
-    c->raw_state = -1;
-    size_t i = 5;
-    while (i + 4 <= b.len) { /* extension-pair: string name, string data */
-        uint32_t nl = rd32(b.data + i);
-        if (nl > b.len - i - 4)
-            break;
-        const uint8_t *nm = b.data + i + 4;
-        i += 4 + nl;
-        if (i + 4 > b.len)
-            break;
-        uint32_t dl = rd32(b.data + i);
-        if (dl > b.len - i - 4)
-            break;
-        i += 4 + dl;
-        if (nl == sizeof ext - 1 && memcmp(nm, ext, nl) == 0)
-            c->raw_state = 1;
-    }
+    c->raw_state = sftp_version_has(b.data + 5, b.len - 5, ext) ? 1 : -1;
     if (c->raw_state < 0)
         log_warn("sftp: the server does not offer posix-rename@openssh.com: replacing an "
                  "object is not atomic there (it is missing for a moment)");
@@ -2016,85 +2001,6 @@ static int parse_uint_opt(const char *key, const char *v, unsigned long lo, unsi
     return 0;
 }
 
-/* Split "USER@HOST[:PORT]/PATH" (after "sftp://") into s->user, host, port, root. */
-static int parse_location(const char *path, sftp_t *s)
-{
-    const char *usage = "use sftp://USER@HOST[:PORT]/ABSOLUTE/PATH or sftp://USER@HOST/~/PATH";
-    if (strncmp(path, "//", 2) != 0)
-        return err_set(COFFER_EINVAL, "sftp location is not a URL: %s", usage);
-    const char *p = path + 2;
-    const char *slash = strchr(p, '/');
-    if (!slash || !slash[1])
-        return err_set(COFFER_EINVAL, "sftp location has no path after the host: %s", usage);
-    const char *at = memchr(p, '@', (size_t)(slash - p));
-    if (!at || at == p)
-        return err_set(COFFER_EINVAL, "sftp location names no user: %s", usage);
-    if (memchr(p, ':', (size_t)(at - p)))
-        return err_set(COFFER_EINVAL,
-                       "sftp location must not hold a password: give it in COFFER_SFTP_PASSWORD "
-                       "or COFFER_SFTP_PASSWORD_FILE, or use a key file");
-    const char *h = at + 1, *hend, *port = NULL;
-    if (*h == '[') {
-        hend = memchr(h, ']', (size_t)(slash - h));
-        if (!hend)
-            return err_set(COFFER_EINVAL, "sftp location has an unclosed '[': %s", usage);
-        if (hend + 1 < slash) {
-            if (hend[1] != ':')
-                return err_set(COFFER_EINVAL, "sftp location has junk after ']': %s", usage);
-            port = hend + 2;
-        }
-        h++;
-    } else {
-        const char *colon = memchr(h, ':', (size_t)(slash - h));
-        hend = colon ? colon : slash;
-        if (colon)
-            port = colon + 1;
-    }
-    if (hend == h)
-        return err_set(COFFER_EINVAL, "sftp location names no host: %s", usage);
-    s->port = 22;
-    if (port) {
-        long v = 0;
-        const char *q = port;
-        for (; q < slash && isdigit((unsigned char)*q) && v <= 65535; q++)
-            v = v * 10 + (*q - '0');
-        if (q != slash || q == port || v < 1 || v > 65535)
-            return err_set(COFFER_EINVAL, "sftp location has a bad port (1-65535): %s", usage);
-        s->port = (int)v;
-    }
-    for (const char *q = p; q < hend; q++)
-        if ((unsigned char)*q <= ' ' || *q == '/')
-            return err_set(COFFER_EINVAL, "sftp location has a space or control character in "
-                                          "the user or host");
-    s->user = strndup(p, (size_t)(at - p));
-    s->host = strndup(h, (size_t)(hend - h));
-    /* Path: "/~" or "/~/rel" is relative to the login directory, else absolute. */
-    const char *rp = slash;
-    if (!strcmp(rp, "/~") || !strcmp(rp, "/~/"))
-        s->root = strdup(".");
-    else if (!strncmp(rp, "/~/", 3))
-        s->root = strdup(rp + 3);
-    else
-        s->root = strdup(rp);
-    if (!s->user || !s->host || !s->root)
-        return err_set(COFFER_ENOMEM, "out of memory");
-    size_t n = strlen(s->root);
-    while (n > 1 && s->root[n - 1] == '/')
-        s->root[--n] = 0;
-    for (const char *q = s->root; *q; q++)
-        if ((unsigned char)*q < ' ')
-            return err_set(COFFER_EINVAL, "sftp location path has a control character");
-    buf_t shown;
-    buf_init(&shown);
-    int rc = buf_printf(&shown, "sftp://%s@%s%s%s:%d%s%s", s->user, strchr(s->host, ':') ? "[" : "",
-                        s->host, strchr(s->host, ':') ? "]" : "", s->port,
-                        s->root[0] == '/' ? "" : "/~/", s->root);
-    if (!rc)
-        s->shown = (char *)buf_steal(&shown, NULL);
-    buf_release(&shown);
-    return rc;
-}
-
 static void sftp_close(void *state)
 {
     sftp_t *s = state;
@@ -2173,8 +2079,14 @@ static int sftp_open(const char *path, bool create, const storage_opts_t *opts, 
     pthread_mutex_init(&s->kh_mu, NULL);
     s->max_conns = CONNS_DEFAULT;
     s->timeout_ms = TIMEOUT_DEFAULT_S * 1000L;
-    if ((rc = parse_location(path, s)))
+    sftp_location_t loc = {0};
+    if ((rc = sftp_location_parse(path, &loc)))
         goto out;
+    s->user = loc.user;
+    s->host = loc.host;
+    s->port = loc.port;
+    s->root = loc.root;
+    s->shown = loc.shown;
 
     const char *v;
     if ((v = storage_opt(opts, "sftp.connections"))) {
