@@ -32,12 +32,13 @@ command -v kubectl >/dev/null 2>&1 || test_pkgs_k8s+=(kubernetes-client)
 # service backups (tests/integration/test_svc_*.sh): real servers started on 127.0.0.1
 test_pkgs_svc=(postgresql-15 mariadb-server mariadb-client redis-server redis-tools slapd ldap-utils
     openssl)
+test_pkgs_sftp=(openssh-server openssh-sftp-server openssh-client)
 bench_pkgs=(restic borgbackup linux-source-6.1 postgresql-15 time hyperfine)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
-test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}" "${test_pkgs_svc[@]}") ;;
-bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}" "${test_pkgs_svc[@]}"
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}" "${test_pkgs_svc[@]}" "${test_pkgs_sftp[@]}") ;;
+bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}" "${test_pkgs_svc[@]}" "${test_pkgs_sftp[@]}"
     "${bench_pkgs[@]}") ;;
 -h | --help)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'

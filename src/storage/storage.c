@@ -68,6 +68,7 @@ static const struct scheme {
     {"mem", &storage_mem_driver},
     {"fault", &storage_fault_driver},
     {"s3", &storage_s3_driver},
+    {"sftp", &storage_sftp_driver},
 };
 
 #define SUPPORTED_LOCATIONS                                                                        \

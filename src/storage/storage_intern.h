@@ -59,6 +59,7 @@ typedef struct storage_driver {
 extern const storage_driver_t storage_local_driver;
 extern const storage_driver_t storage_mem_driver;
 extern const storage_driver_t storage_fault_driver;
+extern const storage_driver_t storage_sftp_driver;
 
 /* Used by the fault driver to open its inner location (with the same options). */
 int storage_open_inner(const char *location, bool create, const storage_opts_t *opts,
