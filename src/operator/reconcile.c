@@ -881,6 +881,7 @@ static int run_child(const char *bin, char *const *args, char *const *extra_env,
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, pfd[1], 2); /* errors are reported from here too */
     pid_t pid;
     int rc = posix_spawn(&pid, bin, &fa, NULL, args, envp);
     posix_spawn_file_actions_destroy(&fa);
@@ -965,9 +966,13 @@ int op_reconcile_repository(op_ctx_t *x, const char *ns, const char *name, bool 
             err_clear();
             set_problem(&p, "SecretMissing", "Secret \"%s\" does not exist", sget(cref, "name"));
         }
+        /* every key becomes a variable (stringData too: servers that keep it as written) */
+        json_t *keys = json_object();
+        json_object_update(keys, json_object_get(cs, "stringData"));
+        json_object_update(keys, json_object_get(cs, "data"));
         const char *k;
         json_t *v;
-        json_object_foreach(json_object_get(cs, "data"), k, v)
+        json_object_foreach(keys, k, v)
         {
             char *val = NULL;
             problem_t q;
@@ -981,6 +986,7 @@ int op_reconcile_repository(op_ctx_t *x, const char *ns, const char *name, bool 
             sodium_memzero(val, strlen(val));
             free(val);
         }
+        json_decref(keys);
         json_decref(cs);
     }
     const char *state = "Unavailable";
@@ -991,26 +997,38 @@ int op_reconcile_repository(op_ctx_t *x, const char *ns, const char *name, bool 
         char *args[] = {"coffer", "-r", (char *)sget(spec, "url"), "--json", "stats", NULL};
         int ex = run_child(x->coffer_bin, args, env, VALIDATE_TIMEOUT_S, &out);
         json_t *doc = NULL;
-        /* the last JSON line is the result or the error */
+        /* the result is a JSON line; an error is a JSON line or, before the JSON output is
+         * set up, a plain "coffer: error: ..." line: take the last line of either kind */
         const char *text = out.len ? (const char *)out.data : "";
-        const char *line = text, *nl;
-        while ((nl = strchr(line, '\n')) && nl[1])
-            line = nl + 1;
-        doc = json_loads(line, JSON_DECODE_ANY, NULL);
-        if (ex == 0 && doc) {
+        char tail[512] = "";
+        for (const char *line = text; *line;) {
+            const char *nl = strchr(line, '\n');
+            size_t len = nl ? (size_t)(nl - line) : strlen(line);
+            json_t *j = len ? json_loadb(line, len, 0, NULL) : NULL;
+            if (j) {
+                json_decref(doc);
+                doc = j;
+            } else if (len) {
+                snprintf(tail, sizeof tail, "%.*s", (int)len, line);
+            }
+            line = nl ? nl + 1 : line + len;
+        }
+        if (ex == 0 && json_object_get(doc, "stored_bytes")) {
             state = "Available";
             json_object_set(st, "sizeBytes", json_object_get(doc, "stored_bytes"));
             json_object_set(st, "snapshots", json_object_get(doc, "snapshots"));
         } else {
             const char *m = json_string_value(json_object_get(doc, "message"));
+            const char *plain = strncmp(tail, "coffer: error: ", 15) == 0 ? tail + 15 : tail;
             set_problem(&p,
                         ex == 12   ? "WrongPassword"
                         : ex == 10 ? "NoRepository"
                                    : "Unreachable",
                         "%s",
                         m        ? m
+                        : *plain ? plain
                         : ex < 0 ? "coffer did not finish in time"
-                                 : "coffer failed");
+                                 : "coffer failed without a message");
         }
         json_decref(doc);
     }

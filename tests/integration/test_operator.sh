@@ -173,6 +173,41 @@ assert_eq "$(jpath restore back 'd["status"]["phase"]')" Completed "Restore phas
 found=$(find "$WORK/pod/data/out" -name a.txt | head -1)
 [ -n "$found" ] && cmp "$found" "$WORK/data/a.txt" || fail "restored file missing or different"
 
+step "edits and deletes: a changed schedule updates the CronJob; a deleted schedule takes it along"
+kc -n apps patch backupschedule nightly --type=merge -p '{"spec":{"schedule":"45 3 * * 1","paused":true}}' >/dev/null
+wait_for "the CronJob follows the edit" 20 sh -c '[ "$(kubectl -n apps get cronjob coffer-schedule-nightly -o jsonpath={.spec.schedule})" = "45 3 * * 1" ]'
+assert_eq "$(jpath cronjob coffer-schedule-nightly 'd["spec"]["suspend"]')" True "paused schedule suspends the CronJob"
+ka -f - >/dev/null <<EOF
+apiVersion: coffer.dev/v1alpha1
+kind: BackupSchedule
+metadata: {name: shortlived, namespace: apps}
+spec: {schedule: "@daily", target: {type: files, files: {pvc: app-data}}, repositories: [local]}
+EOF
+wait_for "the CronJob of shortlived" 20 kc -n apps get cronjob coffer-schedule-shortlived
+kc -n apps delete backupschedule shortlived --wait=false >/dev/null
+wait_for "shortlived gone" 20 sh -c '! kubectl -n apps get backupschedule shortlived'
+kc -n apps get cronjob coffer-schedule-shortlived >/dev/null 2>&1 && fail "the CronJob outlived its schedule"
+kc -n apps get configmap coffer-schedule-shortlived >/dev/null 2>&1 && fail "the ConfigMap outlived its schedule"
+
+step "bad Repositories: a missing Secret, an unreachable location"
+ka -f - >/dev/null <<EOF
+apiVersion: coffer.dev/v1alpha1
+kind: Repository
+metadata: {name: nosecret, namespace: apps}
+spec: {url: $WORK/repo, passwordSecretRef: {name: does-not-exist, key: password}}
+---
+apiVersion: coffer.dev/v1alpha1
+kind: Repository
+metadata: {name: unreachable, namespace: apps}
+spec: {url: "s3://127.0.0.1:1/bucket/repo", passwordSecretRef: {name: repo-pw, key: password}}
+EOF
+wait_for "nosecret Unavailable" 30 phase_is repository nosecret Unavailable
+jpath repository nosecret '[c for c in d["status"]["conditions"] if c["type"]=="Ready"][0]["reason"]' | grep -q SecretMissing ||
+    fail "nosecret reason: $(jpath repository nosecret 'd["status"]')"
+wait_for "unreachable Unavailable" 60 phase_is repository unreachable Unavailable
+jpath repository unreachable 'd["status"]["message"]' | grep -qi 'reach\|connect\|credentials' ||
+    fail "unreachable message: $(jpath repository unreachable 'd["status"]["message"]')"
+
 step "volumes of a running pod: the Job runs on the pod's node and mounts its claim"
 ka -f - >/dev/null <<EOF
 apiVersion: v1
