@@ -27,6 +27,7 @@ int cmd_job(cli_t *cli, int argc, char **argv);
 int cmd_run(cli_t *cli, int argc, char **argv);
 int cmd_copy(cli_t *cli, int argc, char **argv);
 int cmd_k8s(cli_t *cli, int argc, char **argv);
+int cmd_k8s_manifests(cli_t *cli, int argc, char **argv);
 int cmd_operator(cli_t *cli, int argc, char **argv);
 
 #endif
