@@ -29,11 +29,14 @@ test_pkgs_k8s=(openssl curl zstd)
 command -v node >/dev/null 2>&1 || test_pkgs_k8s+=(nodejs)
 command -v npm >/dev/null 2>&1 || test_pkgs_k8s+=(npm)
 command -v kubectl >/dev/null 2>&1 || test_pkgs_k8s+=(kubernetes-client)
+# k8s manifests test: parses the generated multi-document YAML with PyYAML
+test_pkgs_manifests=(python3-yaml)
 bench_pkgs=(restic borgbackup linux-source-6.1 postgresql-15 time hyperfine)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
-test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}") ;;
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}"
+    "${test_pkgs_manifests[@]}") ;;
 bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}"
     "${bench_pkgs[@]}") ;;
     "${bench_pkgs[@]}") ;;
