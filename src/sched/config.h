@@ -275,9 +275,10 @@ typedef struct cfg {
 } cfg_t;
 
 typedef struct cfg_load_opts {
-    /* For `coffer k8s manifests`: the configuration is read to be run elsewhere, so ${VAR}s that
-     * are unset here stay as written (except in kubernetes:, which is used here), secret files
-     * are not read (their paths are for the pod), and cfg_t.raw is kept. */
+    /* For `coffer k8s manifests`: the configuration is read to be run elsewhere, so every
+     * ${VAR} stays as written, also in cfg_t's strings (except in kubernetes:, which is used
+     * here and substituted strictly), secret files are not read (their paths are for the pod;
+     * the secret fields are left empty), and cfg_t.raw is kept. */
     bool manifest;
 } cfg_load_opts_t;
 
