@@ -33,13 +33,16 @@ command -v kubectl >/dev/null 2>&1 || test_pkgs_k8s+=(kubernetes-client)
 test_pkgs_svc=(postgresql-15 mariadb-server mariadb-client redis-server redis-tools slapd ldap-utils
     openssl)
 test_pkgs_sftp=(openssh-server openssh-sftp-server openssh-client)
+# k8s manifests test: parses the generated multi-document YAML with PyYAML
+test_pkgs_manifests=(python3-yaml)
 bench_pkgs=(restic borgbackup linux-source-6.1 postgresql-15 time hyperfine)
 
 case "$profile" in
 build) pkgs=("${build_pkgs[@]}") ;;
-test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}" "${test_pkgs_svc[@]}" "${test_pkgs_sftp[@]}") ;;
-bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}" "${test_pkgs_svc[@]}" "${test_pkgs_sftp[@]}"
+test) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}" "${test_pkgs_svc[@]}" "${test_pkgs_sftp[@]}" "${test_pkgs_manifests[@]}") ;;
+bench) pkgs=("${build_pkgs[@]}" "${test_pkgs[@]}" "${test_pkgs_s3[@]}" "${test_pkgs_sched[@]}" "${test_pkgs_k8s[@]}" "${test_pkgs_svc[@]}" "${test_pkgs_sftp[@]}" "${test_pkgs_manifests[@]}"
     "${bench_pkgs[@]}") ;;
+    "${test_pkgs_manifests[@]}") ;;
 -h | --help)
     sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 0

@@ -30,6 +30,7 @@
 static void help(void)
 {
     printf("usage: coffer job run NAME [--config FILE] [--ignore-run-on]\n"
+           "       coffer job copy NAME [--config FILE]   (one copy task, once)\n"
            "       coffer job list [--config FILE] [--json]\n"
            "       coffer job restore NAME [SNAP] [--config FILE] [--repository R]\n"
            "                          [--target DIR] [-- EXTRA-RESTORE-ARGS...]\n"
@@ -135,6 +136,44 @@ static int job_run_cmd(cli_t *cli, const char *path, const char *name, bool igno
     print_result(cli, &r);
     if (r.exit_code && r.error && !cli->json)
         fprintf(stderr, "coffer: job %s: %s\n", r.job, r.error);
+    int code = r.exit_code;
+    job_result_release(&r);
+    cfg_free(c);
+    return code;
+}
+
+/* `job copy NAME`: one copy task once (what `coffer run` does on its schedule; the CronJobs of
+ * `coffer k8s manifests` run it). Exit: the copy's. */
+static int job_copy_cmd(cli_t *cli, const char *path, const char *name)
+{
+    cfg_t *c = NULL;
+    int rc = load(path, &c);
+    if (rc)
+        return rc;
+    const cfg_copy_t *k = NULL;
+    for (size_t i = 0; i < c->n_copies && !k; i++)
+        if (!strcmp(c->copies[i].name, name))
+            k = &c->copies[i];
+    if (!k) {
+        buf_t b;
+        buf_init(&b);
+        for (size_t i = 0; i < c->n_copies; i++)
+            buf_printf(&b, "%s%s", i ? ", " : "", c->copies[i].name);
+        rc = err_set(COFFER_EINVAL, "copy task \"%s\" is not defined in %s (%s%s)", name, path,
+                     c->n_copies ? "copy tasks: " : "it defines no copy tasks",
+                     b.data ? (char *)b.data : "");
+        buf_release(&b);
+        cfg_free(c);
+        return cli_fail(cli, rc);
+    }
+    job_opts_t o = {.stop = &cli_stop, .quiet = cli->quiet};
+    job_result_t r;
+    memset(&r, 0, sizeof r);
+    job_run_copy(c, k, &o, &r);
+    report_job(c, NULL, &r, true);
+    print_result(cli, &r);
+    if (r.exit_code && r.error && !cli->json)
+        fprintf(stderr, "coffer: copy %s: %s\n", r.job ? r.job : name, r.error);
     int code = r.exit_code;
     job_result_release(&r);
     cfg_free(c);
@@ -425,6 +464,11 @@ int cmd_job(cli_t *cli, int argc, char **argv)
             return cli_usage("job", "job run takes one job name");
         return job_run_cmd(cli, path, pos[1], ignore_run_on);
     }
+    if (!strcmp(pos[0], "copy")) {
+        if (npos != 2)
+            return cli_usage("job", "job copy takes one copy task name");
+        return job_copy_cmd(cli, path, pos[1]);
+    }
     if (!strcmp(pos[0], "list")) {
         if (npos != 1)
             return cli_usage("job", "job list takes no arguments");
@@ -436,5 +480,5 @@ int cmd_job(cli_t *cli, int argc, char **argv)
         return job_restore_cmd(cli, path, pos[1], npos == 3 ? pos[2] : NULL, repo, target, extra,
                                n_extra);
     }
-    return cli_usage("job", "unknown subcommand \"%s\": use run, list or restore", pos[0]);
+    return cli_usage("job", "unknown subcommand \"%s\": use run, copy, list or restore", pos[0]);
 }

@@ -609,6 +609,8 @@ static void k8s_help(void)
            "snapshot\n"
            "       coffer k8s restore SNAP [options] objects from a snapshot (or --from DIR) "
            "into a cluster\n"
+           "       coffer k8s manifests --config F   CronJobs, ConfigMap and RBAC for the "
+           "configured jobs\n"
            "`coffer k8s SUBCOMMAND --help` shows its options.\n");
 }
 
@@ -623,5 +625,7 @@ int cmd_k8s(cli_t *cli, int argc, char **argv)
         return cmd_k8s_export(cli, argc - 1, argv + 1);
     if (!strcmp(argv[1], "restore"))
         return cmd_k8s_restore(cli, argc - 1, argv + 1);
-    return cli_usage("k8s", "unknown subcommand \"%s\" (export, restore)", argv[1]);
+    if (!strcmp(argv[1], "manifests"))
+        return cmd_k8s_manifests(cli, argc - 1, argv + 1);
+    return cli_usage("k8s", "unknown subcommand \"%s\" (export, restore, manifests)", argv[1]);
 }

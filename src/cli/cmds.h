@@ -25,8 +25,8 @@ int cmd_copy(cli_t *cli, int argc, char **argv);
 int cmd_config(cli_t *cli, int argc, char **argv);
 int cmd_job(cli_t *cli, int argc, char **argv);
 int cmd_run(cli_t *cli, int argc, char **argv);
-int cmd_copy(cli_t *cli, int argc, char **argv);
 int cmd_k8s(cli_t *cli, int argc, char **argv);
+int cmd_k8s_manifests(cli_t *cli, int argc, char **argv);
 int cmd_operator(cli_t *cli, int argc, char **argv);
 /* Service sources (cmd_service.c): backup/restore hand over when argv has --postgres,
  * --mysql/--mariadb, --redis or --ldap (cli_service_kind returns the kind, or NULL). */

@@ -41,7 +41,6 @@ static const command_t commands[] = {
     {"config", cmd_config, "check a job configuration file"},
     {"job", cmd_job, "run, list or restore configured jobs"},
     {"run", cmd_run, "scheduler daemon: run configured jobs on their schedules"},
-    {"copy", cmd_copy, "copy snapshots into another repository"},
     {"k8s", cmd_k8s, "export Kubernetes objects; restore them into a cluster"},
     {"operator", cmd_operator, "in-cluster controller for the coffer.dev resources"},
 };

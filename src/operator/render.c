@@ -19,6 +19,8 @@
 #include <string.h>
 
 #define NAME_MAX_K8S 63
+#define NAME_MAX_CRONJOB 52
+#define JOB_UID 65532 /* the image's user (Dockerfile) */
 
 static const char *str_at(const json_t *o, const char *key)
 {
@@ -28,8 +30,10 @@ static const char *str_at(const json_t *o, const char *key)
 char *op_child_name(const char *kind, const char *name)
 {
     char buf[256];
+    /* a CronJob's name is at most 52 characters (its Jobs add a suffix); others 63 */
+    const int max = !strcmp(kind, "schedule") ? NAME_MAX_CRONJOB : NAME_MAX_K8S;
     snprintf(buf, sizeof buf, "coffer-%s-%s", kind, name);
-    if (strlen(buf) <= NAME_MAX_K8S)
+    if ((int)strlen(buf) <= max)
         return strdup(buf);
     /* keep it unique and valid: a prefix, then 10 hex digits of the full name's hash */
     uint8_t h[32];
@@ -37,7 +41,7 @@ char *op_child_name(const char *kind, const char *name)
     crypto_sha256(buf, strlen(buf), h);
     hex_encode(h, 5, hex);
     char prefix[NAME_MAX_K8S + 1];
-    snprintf(prefix, sizeof prefix, "%.*s", NAME_MAX_K8S - 11, buf);
+    snprintf(prefix, sizeof prefix, "%.*s", max - 11, buf);
     size_t n = strlen(prefix);
     while (n > 0 && (prefix[n - 1] == '-' || prefix[n - 1] == '.'))
         prefix[--n] = 0;
@@ -369,10 +373,10 @@ json_t *op_render_pod_template(const op_render_opts_t *o, const json_t *cr, cons
         char vname[32], path[512];
         snprintf(vname, sizeof vname, "repo-%d", ri++);
         snprintf(path, sizeof path, "%s/%s", OP_SECRET_DIR, rn);
-        json_array_append_new(volumes, json_pack("{s:s, s:{s:s, s:[{s:s, s:s}], s:i}}", "name",
-                                                 vname, "secret", "secretName", str_at(pw, "name"),
-                                                 "items", "key", str_at(pw, "key"), "path",
-                                                 "password", "defaultMode", 0400));
+        json_array_append_new(
+            volumes, json_pack("{s:s, s:{s:s, s:[{s:s, s:s}], s:i}}", "name", vname, "secret",
+                               "secretName", str_at(pw, "name"), "items", "key", str_at(pw, "key"),
+                               "path", "password", "defaultMode", 0440)); /* group: fsGroup */
         json_array_append_new(
             mounts, json_pack("{s:s, s:s, s:b}", "name", vname, "mountPath", path, "readOnly", 1));
         const json_t *cred = json_object_get(rs, "credentialsSecretRef");
@@ -417,20 +421,39 @@ json_t *op_render_pod_template(const op_render_opts_t *o, const json_t *cr, cons
         json_array_append_new(mounts, json_pack("{s:s, s:s, s:b}", "name", "data", "mountPath",
                                                 OP_DATA_DIR, "readOnly", !restore));
     }
+    /* Files are read (backup: DAC_OVERRIDE on a read-only mount) or written with their owners
+     * (restore) as root with only the capabilities that takes, all within the Pod Security
+     * "baseline" level; everything else runs as the image's unprivileged user ("restricted").
+     * The mounted password files are group-readable by fsGroup either way. */
+    const char *ttype = str_at(target, "type");
+    bool files = (ttype && !strcmp(ttype, "files")) || pvc;
+    bool restore_files = files && !strcmp(kind, "restores");
+    json_t *caps = json_pack("{s:[s]}", "drop", "ALL");
+    if (files)
+        json_object_set_new(caps, "add",
+                            restore_files ? json_pack("[s, s, s, s]", "CHOWN", "DAC_OVERRIDE",
+                                                      "FOWNER", "DAC_READ_SEARCH")
+                                          : json_pack("[s]", "DAC_READ_SEARCH"));
+    json_t *csc = json_pack("{s:b, s:b, s:o, s:{s:s}}", "allowPrivilegeEscalation", 0,
+                            "readOnlyRootFilesystem", 1, "capabilities", caps, "seccompProfile",
+                            "type", "RuntimeDefault");
+    if (files)
+        json_object_set_new(csc, "runAsUser", json_integer(0));
+    else
+        json_object_set_new(csc, "runAsNonRoot", json_true());
     json_t *container =
-        json_pack("{s:s, s:s, s:o, s:o, s:o, s:{s:b, s:b, s:{s:[s]}, s:{s:s}}}", "name", "coffer",
-                  "image", o->image, "args", cargs, "env", env, "volumeMounts", mounts,
-                  "securityContext", "allowPrivilegeEscalation", 0, "readOnlyRootFilesystem", 1,
-                  "capabilities", "drop", "ALL", "seccompProfile", "type", "RuntimeDefault");
+        json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}", "name", "coffer", "image", o->image, "args",
+                  cargs, "env", env, "volumeMounts", mounts, "securityContext", csc);
     if (json_array_size(env_from))
         json_object_set(container, "envFrom", env_from);
     json_decref(env_from);
     if (o->pull_policy)
         json_object_set_new(container, "imagePullPolicy", json_string(o->pull_policy));
     copy_key(container, "resources", spec, "resources");
-    json_t *podspec =
-        json_pack("{s:s, s:s, s:[o], s:o}", "restartPolicy", "Never", "serviceAccountName",
-                  o->service_account, "containers", container, "volumes", volumes);
+    json_t *podspec = json_pack("{s:s, s:s, s:[o], s:o, s:{s:i, s:i, s:i}}", "restartPolicy",
+                                "Never", "serviceAccountName", o->service_account, "containers",
+                                container, "volumes", volumes, "securityContext", "runAsUser",
+                                files ? 0 : JOB_UID, "runAsGroup", JOB_UID, "fsGroup", JOB_UID);
     /* a writable /tmp for dumps' temp files; the root file system is read-only */
     json_array_append_new(volumes, json_pack("{s:s, s:{}}", "name", "tmp", "emptyDir"));
     json_array_append_new(mounts, json_pack("{s:s, s:s}", "name", "tmp", "mountPath", "/tmp"));

@@ -38,6 +38,8 @@ typedef struct pctx {
     int depth;
     bool have_server;
     bool no_files; /* cfg_load_buffer(allow_files = false) */
+    bool lenient;  /* manifest mode: unset ${VAR} kept, secret files not read (cfg_load_opts) */
+    bool in_k8s;   /* inside kubernetes: (always substituted strictly) */
 } pctx_t;
 
 typedef yaml_node_t node_t;
@@ -231,7 +233,9 @@ static int subst(const pctx_t *p, const node_t *n, const char *in, char **out)
             memcpy(vn, name, nl);
             vn[nl] = 0;
             const char *v = getenv(vn);
-            if (def && (!v || !*v))
+            if (p->lenient && !p->in_k8s)
+                rc = buf_append(&b, s, (size_t)(close + 1 - s)); /* expanded in the pod */
+            else if (def && (!v || !*v))
                 rc = buf_append(&b, def, (size_t)(close - def));
             else if (!v)
                 rc = at_err(p, n, COFFER_EINVAL,
@@ -378,6 +382,16 @@ static int get_list(pctx_t *p, const node_t *n, const char *what, char ***arr, s
 
 static int read_secret(pctx_t *p, const node_t *n, const char *what, const char *path, char **out)
 {
+    if (p->no_files)
+        return at_err(p, n, COFFER_EINVAL, "%s: reading files is disabled here", what);
+    if (p->lenient) { /* the file is read in the pod, not here */
+        char *e = strdup("");
+        if (!e)
+            return err_set(COFFER_ENOMEM, "out of memory");
+        free(*out);
+        *out = e;
+        return 0;
+    }
     char full[PATH_MAX];
     if (path[0] == '/')
         snprintf(full, sizeof full, "%s", path);
@@ -807,13 +821,16 @@ static int parse_options(pctx_t *p, const node_t *n, cfg_job_t *j)
     return 0;
 }
 
+static int parse_k8s_job(pctx_t *p, const node_t *n, cfg_job_t *j);
+static void k8s_pod_init(cfg_k8s_pod_t *o);
+
 static int parse_job(pctx_t *p, const node_t *n)
 {
-    static const char *const keys[] = {"name",      "type",     "paths",    "exclude",
-                                       "command",   "filename", "options",  "env",
-                                       "host",      "schedule", "timezone", "repositories",
-                                       "retention", "tags",     "hooks",    "limits",
-                                       "run_on",    "fan_out",  NULL};
+    static const char *const keys[] = {"name",      "type",       "paths",    "exclude",
+                                       "command",   "filename",   "options",  "env",
+                                       "host",      "schedule",   "timezone", "repositories",
+                                       "retention", "tags",       "hooks",    "limits",
+                                       "run_on",    "fan_out",    "kubernetes", NULL};
     int rc = check_map(p, n, "job", keys);
     if (rc)
         return rc;
@@ -821,6 +838,8 @@ static int parse_job(pctx_t *p, const node_t *n)
     if (!j)
         return grow_err(p, n);
     j->loc = loc_of(p, n);
+    j->k8s.run_as_user = -1;
+    k8s_pod_init(&j->k8s.pod);
     const node_t *paths_n = NULL, *cmd_n = NULL, *opt_n = NULL, *type_n = NULL;
     FOR_PAIRS(p, n, k_, key, v)
     {
@@ -899,6 +918,8 @@ static int parse_job(pctx_t *p, const node_t *n)
                                 fo);
             }
             free(fo);
+        } else if (!strcmp(key, "kubernetes")) {
+            rc = parse_k8s_job(p, v, j);
         }
         if (rc)
             return rc;
@@ -1169,6 +1190,423 @@ static int parse_server(pctx_t *p, const node_t *n)
     return 0;
 }
 
+/* ---- kubernetes: (manifests) ------------------------------------------------------------ */
+
+static bool valid_k8s_name(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (!n || n > max || !isalnum((unsigned char)s[0]) || !isalnum((unsigned char)s[n - 1]))
+        return false;
+    for (; *s; s++)
+        if (!(islower((unsigned char)*s) || isdigit((unsigned char)*s) || *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+/* A Kubernetes object name (Secret, claim, ServiceAccount, namespace...). */
+static int get_k8s_name(pctx_t *p, const node_t *n, const char *what, char **out)
+{
+    int rc = get_nonempty(p, n, what, out);
+    if (!rc && !valid_k8s_name(*out, 253))
+        rc = at_err(p, n, COFFER_EINVAL,
+                    "%s: \"%s\" is not a Kubernetes name (lower-case letters, digits, '-' and "
+                    "'.', starting and ending with a letter or digit)",
+                    what, *out);
+    return rc;
+}
+
+static int get_path(pctx_t *p, const node_t *n, const char *what, char **out)
+{
+    int rc = get_nonempty(p, n, what, out);
+    if (!rc && (*out)[0] != '/')
+        rc = at_err(p, n, COFFER_EINVAL, "%s: \"%s\" must be an absolute path", what, *out);
+    return rc;
+}
+
+/* {secret: NAME, key: KEY} */
+static int get_secret_ref(pctx_t *p, const node_t *n, const char *what, char **secret, char **key)
+{
+    static const char *const keys[] = {"secret", "key", NULL};
+    int rc = check_map(p, n, what, keys);
+    if (rc)
+        return rc;
+    FOR_PAIRS(p, n, k_, k, v)
+    {
+        rc = !strcmp(k, "secret") ? get_k8s_name(p, v, "secret", secret)
+                                  : get_nonempty(p, v, "key", key);
+        if (rc)
+            return rc;
+    }
+    if (!*secret || !*key)
+        return at_err(p, n, COFFER_EINVAL,
+                      "%s: give the Secret and its key, e.g. {secret: coffer-repo, key: password}",
+                      what);
+    return 0;
+}
+
+static int get_k8s_names(pctx_t *p, const node_t *n, const char *what, char ***arr, size_t *cnt)
+{
+    size_t before = *cnt;
+    int rc = get_list(p, n, what, arr, cnt);
+    for (size_t i = before; i < *cnt && !rc; i++)
+        if (!valid_k8s_name((*arr)[i], 253))
+            rc =
+                at_err(p, n, COFFER_EINVAL, "%s: \"%s\" is not a Kubernetes name", what, (*arr)[i]);
+    return rc;
+}
+
+static int parse_k8s_resources(pctx_t *p, const node_t *n, cfg_k8s_pod_t *o)
+{
+    static const char *const keys[] = {"requests", "limits", NULL};
+    int rc = check_map(p, n, "kubernetes.resources", keys);
+    if (rc)
+        return rc;
+    o->has_resources = true;
+    FOR_PAIRS(p, n, k_, k, v)
+    {
+        bool req = !strcmp(k, "requests");
+        cfg_kv_t **arr = req ? &o->requests : &o->limits;
+        size_t *cnt = req ? &o->n_requests : &o->n_limits;
+        if ((rc = get_kv_map(p, v, req ? "resources.requests" : "resources.limits", false, false,
+                             arr, cnt)))
+            return rc;
+        for (size_t i = 0; i < *cnt; i++)
+            if (!*(*arr)[i].value)
+                return at_err(p, v, COFFER_EINVAL,
+                              "resources: %s needs a quantity (e.g. cpu: 100m, memory: 256Mi)",
+                              (*arr)[i].key);
+    }
+    return 0;
+}
+
+static int parse_k8s_tolerations(pctx_t *p, const node_t *n, cfg_k8s_pod_t *o)
+{
+    static const char *const keys[] = {"key", "operator", "value", "effect", "seconds", NULL};
+    int rc;
+    if ((rc = visit(p, n)))
+        return rc;
+    if (n->type != YAML_SEQUENCE_NODE)
+        return at_err(p, n, COFFER_EINVAL,
+                      "tolerations: expected a list of {key, operator, value, effect}, got %s",
+                      type_name(n));
+    o->has_tolerations = true;
+    for (yaml_node_item_t *i = n->data.sequence.items.start; i < n->data.sequence.items.top; i++) {
+        node_t *it = node_get(p, *i);
+        if ((rc = check_map(p, it, "toleration", keys)))
+            return rc;
+        cfg_k8s_toleration_t *t = grow(&o->tolerations, &o->n_tolerations, sizeof *t);
+        if (!t)
+            return grow_err(p, n);
+        FOR_PAIRS(p, it, k_, k, v)
+        {
+            if (!strcmp(k, "key"))
+                rc = get_nonempty(p, v, "toleration key", &t->key);
+            else if (!strcmp(k, "value"))
+                rc = get_str(p, v, "toleration value", &t->value);
+            else if (!strcmp(k, "seconds")) {
+                t->has_seconds = true;
+                rc = get_long(p, v, "toleration seconds", 0, 1L << 40, &t->seconds);
+            } else if (!strcmp(k, "operator")) {
+                if (!(rc = get_str(p, v, "operator", &t->op)) && strcmp(t->op, "Exists") &&
+                    strcmp(t->op, "Equal"))
+                    rc = at_err(p, v, COFFER_EINVAL,
+                                "toleration operator: expected Exists or Equal, got \"%s\"", t->op);
+            } else {
+                if (!(rc = get_str(p, v, "effect", &t->effect)) &&
+                    strcmp(t->effect, "NoSchedule") && strcmp(t->effect, "PreferNoSchedule") &&
+                    strcmp(t->effect, "NoExecute"))
+                    rc = at_err(p, v, COFFER_EINVAL,
+                                "toleration effect: expected NoSchedule, PreferNoSchedule or "
+                                "NoExecute, got \"%s\"",
+                                t->effect);
+            }
+            if (rc)
+                return rc;
+        }
+        if (t->op && !strcmp(t->op, "Exists") && t->value && *t->value)
+            return at_err(p, it, COFFER_EINVAL, "toleration: operator Exists takes no value");
+    }
+    return 0;
+}
+
+/* The keys shared by the top-level section and a job's: sets rc, returns true when k was one. */
+static bool parse_k8s_pod_key(pctx_t *p, const char *k, const node_t *v, cfg_k8s_pod_t *o, int *rc)
+{
+    if (!strcmp(k, "node_selector")) {
+        *rc =
+            get_kv_map(p, v, "node_selector", false, false, &o->node_selector, &o->n_node_selector);
+    } else if (!strcmp(k, "resources")) {
+        *rc = parse_k8s_resources(p, v, o);
+    } else if (!strcmp(k, "tolerations")) {
+        *rc = parse_k8s_tolerations(p, v, o);
+    } else if (!strcmp(k, "env_from")) {
+        *rc = get_k8s_names(p, v, "env_from (Secret names)", &o->env_from, &o->n_env_from);
+    } else if (!strcmp(k, "env")) {
+        if ((*rc = check_map(p, v, "kubernetes.env", NULL)))
+            return true;
+        FOR_PAIRS(p, v, ek_, name, ev)
+        {
+            cfg_k8s_secret_env_t *e = grow(&o->env, &o->n_env, sizeof *e);
+            if (!e) {
+                *rc = grow_err(p, v);
+                return true;
+            }
+            if (!(e->name = strdup(name))) {
+                *rc = err_set(COFFER_ENOMEM, "out of memory");
+                return true;
+            }
+            char what[160];
+            snprintf(what, sizeof what, "kubernetes.env.%.100s", name);
+            if ((*rc = get_secret_ref(p, ev, what, &e->secret, &e->key)))
+                return true;
+        }
+    } else if (!strcmp(k, "backoff_limit")) {
+        *rc = get_long(p, v, k, 0, 100, &o->backoff_limit);
+    } else if (!strcmp(k, "successful_jobs_history")) {
+        *rc = get_long(p, v, k, 0, 100, &o->successful_history);
+    } else if (!strcmp(k, "failed_jobs_history")) {
+        *rc = get_long(p, v, k, 0, 100, &o->failed_history);
+    } else if (!strcmp(k, "active_deadline")) {
+        int s = 0;
+        *rc = get_seconds(p, v, k, 1, 366 * 86400, &s);
+        o->active_deadline_s = s;
+    } else if (!strcmp(k, "starting_deadline")) {
+        int s = 0;
+        *rc = get_seconds(p, v, k, 10, 366 * 86400, &s);
+        o->starting_deadline_s = s;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+static void k8s_pod_init(cfg_k8s_pod_t *o)
+{
+    o->backoff_limit = o->successful_history = o->failed_history = -1;
+    o->active_deadline_s = o->starting_deadline_s = -1;
+}
+
+/* claim: NAME or host_path: /PATH, read_only; with_mount: also volume: NAME and path: /MOUNT */
+static int parse_k8s_volume(pctx_t *p, const node_t *n, cfg_k8s_volume_t *vol, bool in_job)
+{
+    static const char *const top_keys[] = {"claim", "host_path", "read_only", NULL};
+    static const char *const job_keys[] = {"volume", "claim",     "host_path",
+                                           "path",   "read_only", NULL};
+    int rc = check_map(p, n, in_job ? "kubernetes.volumes entry" : "kubernetes volume",
+                       in_job ? job_keys : top_keys);
+    if (rc)
+        return rc;
+    vol->loc = loc_of(p, n);
+    vol->read_only = true;
+    FOR_PAIRS(p, n, k_, k, v)
+    {
+        if (!strcmp(k, "volume"))
+            rc = get_nonempty(p, v, "volume", &vol->name);
+        else if (!strcmp(k, "claim"))
+            rc = get_k8s_name(p, v, "claim", &vol->claim);
+        else if (!strcmp(k, "host_path"))
+            rc = get_path(p, v, "host_path", &vol->host_path);
+        else if (!strcmp(k, "path"))
+            rc = get_path(p, v, "path (mount path)", &vol->mount);
+        else
+            rc = get_bool(p, v, "read_only", &vol->read_only);
+        if (rc)
+            return rc;
+    }
+    int kinds = !!vol->claim + !!vol->host_path + (in_job && vol->name);
+    if (kinds != 1)
+        return at_err(p, n, COFFER_EINVAL,
+                      in_job ? "kubernetes.volumes entry: give exactly one of volume (a name "
+                               "under the top-level kubernetes.volumes), claim (a "
+                               "PersistentVolumeClaim) and host_path"
+                             : "kubernetes volume: give exactly one of claim (a "
+                               "PersistentVolumeClaim) and host_path");
+    if (in_job && !vol->mount)
+        return at_err(p, n, COFFER_EINVAL,
+                      "kubernetes.volumes entry: path (where the container sees it) is required");
+    return 0;
+}
+
+static int parse_k8s_top(pctx_t *p, const node_t *n)
+{
+    static const char *const keys[] = {"namespace",
+                                       "image",
+                                       "image_pull_policy",
+                                       "service_account",
+                                       "name_prefix",
+                                       "labels",
+                                       "repositories",
+                                       "volumes",
+                                       "node_selector",
+                                       "resources",
+                                       "tolerations",
+                                       "env",
+                                       "env_from",
+                                       "backoff_limit",
+                                       "successful_jobs_history",
+                                       "failed_jobs_history",
+                                       "active_deadline",
+                                       "starting_deadline",
+                                       NULL};
+    static const char *const rkeys[] = {"password", "env_from", NULL};
+    int rc = check_map(p, n, "kubernetes", keys);
+    if (rc)
+        return rc;
+    cfg_k8s_t *k8 = &p->cfg->k8s;
+    if (k8->set)
+        return at_err(p, n, COFFER_EINVAL, "kubernetes: defined twice (give it in one file)");
+    k8->set = true;
+    k8->loc = loc_of(p, n);
+    bool saved = p->in_k8s;
+    p->in_k8s = true;
+    FOR_PAIRS(p, n, k_, k, v)
+    {
+        if (parse_k8s_pod_key(p, k, v, &k8->pod, &rc)) {
+            /* done */
+        } else if (!strcmp(k, "namespace")) {
+            rc = get_k8s_name(p, v, "namespace", &k8->namespace_);
+            if (!rc && (strlen(k8->namespace_) > 63 || strchr(k8->namespace_, '.')))
+                rc = at_err(p, v, COFFER_EINVAL,
+                            "namespace: \"%s\" is not a namespace name (up to 63 lower-case "
+                            "letters, digits and '-')",
+                            k8->namespace_);
+        } else if (!strcmp(k, "image")) {
+            rc = get_nonempty(p, v, "image", &k8->image);
+        } else if (!strcmp(k, "image_pull_policy")) {
+            if (!(rc = get_str(p, v, k, &k8->pull_policy)) && strcmp(k8->pull_policy, "Always") &&
+                strcmp(k8->pull_policy, "IfNotPresent") && strcmp(k8->pull_policy, "Never"))
+                rc = at_err(p, v, COFFER_EINVAL,
+                            "image_pull_policy: expected Always, IfNotPresent or Never, got "
+                            "\"%s\"",
+                            k8->pull_policy);
+        } else if (!strcmp(k, "service_account")) {
+            rc = get_k8s_name(p, v, "service_account", &k8->service_account);
+        } else if (!strcmp(k, "name_prefix")) {
+            rc = get_k8s_name(p, v, "name_prefix", &k8->name_prefix);
+            if (!rc && strlen(k8->name_prefix) > 20)
+                rc = at_err(p, v, COFFER_EINVAL, "name_prefix: at most 20 characters");
+        } else if (!strcmp(k, "labels")) {
+            rc = get_kv_map(p, v, "labels", false, false, &k8->labels, &k8->n_labels);
+        } else if (!strcmp(k, "repositories")) {
+            if ((rc = check_map(p, v, "kubernetes.repositories", NULL)))
+                break;
+            FOR_PAIRS(p, v, rk_, rname, rv)
+            {
+                char where[160];
+                snprintf(where, sizeof where, "kubernetes.repositories.%.100s", rname);
+                if ((rc = check_map(p, rv, where, rkeys)))
+                    break;
+                cfg_k8s_repo_t *r = grow(&k8->repos, &k8->n_repos, sizeof *r);
+                if (!r) {
+                    rc = grow_err(p, v);
+                    break;
+                }
+                r->loc = loc_of(p, rk_);
+                if (!(r->repo = strdup(rname))) {
+                    rc = err_set(COFFER_ENOMEM, "out of memory");
+                    break;
+                }
+                FOR_PAIRS(p, rv, rrk_, rk, rrv)
+                {
+                    if (!rc && !strcmp(rk, "password")) {
+                        snprintf(where, sizeof where, "kubernetes.repositories.%.100s.password",
+                                 rname);
+                        rc = get_secret_ref(p, rrv, where, &r->secret, &r->key);
+                    } else if (!rc) {
+                        rc = get_k8s_names(p, rrv, "env_from (Secret names)", &r->env_from,
+                                           &r->n_env_from);
+                    }
+                }
+                if (!rc && !r->secret)
+                    rc = at_err(p, rv, COFFER_EINVAL,
+                                "%s: password is required: the Secret key holding the "
+                                "repository password, e.g. password: {secret: coffer-repo, key: "
+                                "password}",
+                                where);
+                if (rc)
+                    break;
+            }
+        } else if (!strcmp(k, "volumes")) {
+            if ((rc = check_map(p, v, "kubernetes.volumes", NULL)))
+                break;
+            FOR_PAIRS(p, v, vk_, vname, vv)
+            {
+                if (!rc && !valid_k8s_name(vname, 63))
+                    rc = at_err(p, vk_, COFFER_EINVAL,
+                                "kubernetes.volumes: \"%s\" is not a volume name (lower-case "
+                                "letters, digits and '-')",
+                                vname);
+                cfg_k8s_volume_t *vol = rc ? NULL : grow(&k8->volumes, &k8->n_volumes, sizeof *vol);
+                if (!rc && !vol)
+                    rc = grow_err(p, v);
+                if (!rc && !(vol->name = strdup(vname)))
+                    rc = err_set(COFFER_ENOMEM, "out of memory");
+                if (!rc)
+                    rc = parse_k8s_volume(p, vv, vol, false);
+            }
+        }
+        if (rc)
+            break;
+    }
+    p->in_k8s = saved;
+    return rc;
+}
+
+static int parse_k8s_job(pctx_t *p, const node_t *n, cfg_job_t *j)
+{
+    static const char *const keys[] = {"volumes",
+                                       "node",
+                                       "run_as_user",
+                                       "node_selector",
+                                       "resources",
+                                       "tolerations",
+                                       "env",
+                                       "env_from",
+                                       "backoff_limit",
+                                       "successful_jobs_history",
+                                       "failed_jobs_history",
+                                       "active_deadline",
+                                       "starting_deadline",
+                                       NULL};
+    int rc = check_map(p, n, "job kubernetes", keys);
+    if (rc)
+        return rc;
+    cfg_k8s_job_t *kj = &j->k8s;
+    kj->set = true;
+    kj->loc = loc_of(p, n);
+    bool saved = p->in_k8s;
+    p->in_k8s = true;
+    FOR_PAIRS(p, n, k_, k, v)
+    {
+        if (parse_k8s_pod_key(p, k, v, &kj->pod, &rc)) {
+            /* done */
+        } else if (!strcmp(k, "node")) {
+            rc = get_nonempty(p, v, "node", &kj->node);
+        } else if (!strcmp(k, "run_as_user")) {
+            rc = get_long(p, v, "run_as_user", 0, 2147483647L, &kj->run_as_user);
+        } else {
+            if ((rc = visit(p, v)))
+                break;
+            if (v->type != YAML_SEQUENCE_NODE) {
+                rc = at_err(p, v, COFFER_EINVAL,
+                            "kubernetes.volumes: expected a list of {volume: NAME, path: /MOUNT} "
+                            "(or claim:/host_path: instead of volume:), got %s",
+                            type_name(v));
+                break;
+            }
+            for (yaml_node_item_t *i = v->data.sequence.items.start;
+                 i < v->data.sequence.items.top && !rc; i++) {
+                cfg_k8s_volume_t *vol = grow(&kj->mounts, &kj->n_mounts, sizeof *vol);
+                rc = vol ? parse_k8s_volume(p, node_get(p, *i), vol, true) : grow_err(p, v);
+            }
+        }
+        if (rc)
+            break;
+    }
+    p->in_k8s = saved;
+    return rc;
+}
+
 /* ---- files and includes ----------------------------------------------------------------- */
 
 static int load_text(cfg_t *c, const char *name, const char *text, size_t len, const char *dir,
@@ -1259,10 +1697,74 @@ static int do_includes(pctx_t *p, const node_t *n)
     return rc;
 }
 
+/* The node as JSON with every scalar as its unsubstituted text (cfg_t.raw). */
+static int raw_json(pctx_t *p, const node_t *n, int depth, json_t **out)
+{
+    int rc;
+    if ((rc = visit(p, n)))
+        return rc;
+    if (depth > 64)
+        return at_err(p, n, COFFER_ELIMIT, "nested deeper than 64 levels");
+    json_t *j = NULL;
+    if (n->type == YAML_SCALAR_NODE) {
+        j = json_stringn((const char *)n->data.scalar.value, n->data.scalar.length);
+        if (!j)
+            return at_err(p, n, COFFER_EINVAL, "a value is not valid UTF-8");
+    } else if (n->type == YAML_SEQUENCE_NODE) {
+        j = json_array();
+        for (yaml_node_item_t *i = n->data.sequence.items.start;
+             j && i < n->data.sequence.items.top; i++) {
+            json_t *e = NULL;
+            if ((rc = raw_json(p, node_get(p, *i), depth + 1, &e))) {
+                json_decref(j);
+                return rc;
+            }
+            json_array_append_new(j, e);
+        }
+    } else if (n->type == YAML_MAPPING_NODE) {
+        j = json_object();
+        FOR_PAIRS(p, n, k_, key, v)
+        {
+            json_t *e = NULL;
+            if (!j || k_->type != YAML_SCALAR_NODE)
+                break;
+            if ((rc = raw_json(p, v, depth + 1, &e))) {
+                json_decref(j);
+                return rc;
+            }
+            json_object_set_new(j, key, e);
+        }
+    } else {
+        j = json_null();
+    }
+    if (!j)
+        return err_set(COFFER_ENOMEM, "out of memory");
+    *out = j;
+    return 0;
+}
+
+/* Merge the top-level value v of key into cfg_t.raw (lists are concatenated over includes). */
+static int raw_merge(pctx_t *p, const char *key, const node_t *v)
+{
+    json_t *j = NULL;
+    int rc = raw_json(p, v, 0, &j);
+    if (rc)
+        return rc;
+    json_t *have = json_object_get(p->cfg->raw, key);
+    if (have && json_is_array(have) && json_is_array(j))
+        json_array_extend(have, j);
+    else if (have && json_is_object(have) && json_is_object(j))
+        json_object_update(have, j);
+    else
+        json_object_set(p->cfg->raw, key, j);
+    json_decref(j);
+    return 0;
+}
+
 static int walk_top(pctx_t *p, const node_t *root)
 {
-    static const char *const keys[] = {"include",       "repositories", "jobs", "copy",
-                                       "notifications", "server",       NULL};
+    static const char *const keys[] = {"include",       "repositories", "jobs",       "copy",
+                                       "notifications", "server",       "kubernetes", NULL};
     int rc = check_map(p, root, "the top level", keys);
     if (rc)
         return rc;
@@ -1280,6 +1782,8 @@ static int walk_top(pctx_t *p, const node_t *root)
                 }
         } else if (!strcmp(key, "server")) {
             rc = parse_server(p, v);
+        } else if (!strcmp(key, "kubernetes")) {
+            rc = parse_k8s_top(p, v);
         } else {
             if ((rc = visit(p, v)))
                 return rc;
@@ -1294,6 +1798,8 @@ static int walk_top(pctx_t *p, const node_t *root)
                                             : parse_notify(p, it);
             }
         }
+        if (!rc && p->cfg->raw && strcmp(key, "include"))
+            rc = raw_merge(p, key, v);
         if (rc)
             return rc;
     }
@@ -1337,7 +1843,9 @@ static int load_text(cfg_t *c, const char *name, const char *text, size_t len, c
                 .doc = &doc,
                 .nodes = nodes,
                 .depth = depth,
-                .have_server = *have_server};
+                .have_server = *have_server,
+                .no_files = no_files,
+                .lenient = c->raw != NULL};
     p.dir = strdup(dir);
     if (!p.dir) {
         yaml_document_delete(&doc);
@@ -1410,6 +1918,41 @@ static int resolve(cfg_t *c)
                                "not defined",
                                c->notify[i].loc.file, c->notify[i].loc.line, c->notify[i].loc.col,
                                c->notify[i].name, c->notify[i].jobs[k]);
+    for (size_t i = 0; i < c->k8s.n_repos; i++) {
+        const cfg_k8s_repo_t *r = &c->k8s.repos[i];
+        size_t idx;
+        if ((rc = resolve_repo(c, r->repo, &r->loc, "kubernetes.repositories", &idx)))
+            return rc;
+    }
+    for (size_t i = 0; i < c->n_jobs; i++) {
+        const cfg_job_t *j = &c->jobs[i];
+        for (size_t m = 0; m < j->k8s.n_mounts; m++) {
+            const cfg_k8s_volume_t *v = &j->k8s.mounts[m];
+            bool found = !v->name;
+            for (size_t k = 0; k < c->k8s.n_volumes && !found; k++)
+                found = !strcmp(c->k8s.volumes[k].name, v->name);
+            if (!found) {
+                char list[256] = "";
+                size_t used = 0;
+                for (size_t k = 0; k < c->k8s.n_volumes; k++) {
+                    int w = snprintf(list + used, sizeof list - used, "%s%s", k ? ", " : "",
+                                     c->k8s.volumes[k].name);
+                    if (w > 0 && (size_t)w < sizeof list - used)
+                        used += (size_t)w;
+                }
+                return err_set(COFFER_EINVAL,
+                               "%s:%d:%d: job \"%s\": volume \"%s\" is not defined under "
+                               "kubernetes.volumes (%s%s)",
+                               v->loc.file, v->loc.line, v->loc.col, j->name, v->name,
+                               c->k8s.n_volumes ? "defined: " : "none are defined", list);
+            }
+            for (size_t k = 0; k < m; k++)
+                if (!strcmp(j->k8s.mounts[k].mount, v->mount))
+                    return err_set(COFFER_EINVAL,
+                                   "%s:%d:%d: job \"%s\": two volumes are mounted at %s",
+                                   v->loc.file, v->loc.line, v->loc.col, j->name, v->mount);
+        }
+    }
     if (!c->server.max_concurrent)
         c->server.max_concurrent = 1;
     return 0;
@@ -1433,15 +1976,25 @@ static cfg_t *cfg_new(void)
     if (c) {
         c->server.run_missed = true;
         c->server.repo_stats = true;
+        k8s_pod_init(&c->k8s.pod);
     }
     return c;
 }
 
 int cfg_load(const char *path, cfg_t **out)
 {
+    return cfg_load_opts(path, NULL, out);
+}
+
+int cfg_load_opts(const char *path, const cfg_load_opts_t *o, cfg_t **out)
+{
     cfg_t *c = cfg_new();
     if (!c)
         return err_set(COFFER_ENOMEM, "out of memory");
+    if (o && o->manifest && !(c->raw = json_object())) {
+        cfg_free(c);
+        return err_set(COFFER_ENOMEM, "out of memory");
+    }
     size_t nodes = 0;
     bool have_server = false;
     int rc = load_file(c, path, 0, &nodes, &have_server, NULL, NULL);
@@ -1474,6 +2027,14 @@ const cfg_repo_t *cfg_find_repo(const cfg_t *c, const char *name)
     for (size_t i = 0; i < c->n_repos; i++)
         if (c->repos[i].name && !strcmp(c->repos[i].name, name))
             return &c->repos[i];
+    return NULL;
+}
+
+const cfg_k8s_repo_t *cfg_k8s_find_repo(const cfg_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->k8s.n_repos; i++)
+        if (!strcmp(c->k8s.repos[i].repo, name))
+            return &c->k8s.repos[i];
     return NULL;
 }
 
@@ -1513,6 +2074,38 @@ static void free_retention(cfg_retention_t *r)
 {
     free(r->keep_within);
     free_list(r->keep_tags, r->n_keep_tags);
+}
+
+static void free_k8s_volumes(cfg_k8s_volume_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].claim);
+        free(v[i].host_path);
+        free(v[i].mount);
+    }
+    free(v);
+}
+
+static void free_k8s_pod(cfg_k8s_pod_t *o)
+{
+    free_kv(o->node_selector, o->n_node_selector);
+    free_kv(o->requests, o->n_requests);
+    free_kv(o->limits, o->n_limits);
+    for (size_t i = 0; i < o->n_env; i++) {
+        free(o->env[i].name);
+        free(o->env[i].secret);
+        free(o->env[i].key);
+    }
+    free(o->env);
+    free_list(o->env_from, o->n_env_from);
+    for (size_t i = 0; i < o->n_tolerations; i++) {
+        free(o->tolerations[i].key);
+        free(o->tolerations[i].op);
+        free(o->tolerations[i].value);
+        free(o->tolerations[i].effect);
+    }
+    free(o->tolerations);
 }
 
 void cfg_free(cfg_t *c)
@@ -1556,6 +2149,9 @@ void cfg_free(cfg_t *c)
         free(j->before);
         free(j->after);
         free_list(j->run_on, j->n_run_on);
+        free_k8s_volumes(j->k8s.mounts, j->k8s.n_mounts);
+        free(j->k8s.node);
+        free_k8s_pod(&j->k8s.pod);
     }
     free(c->jobs);
     for (size_t i = 0; i < c->n_copies; i++) {
@@ -1587,6 +2183,22 @@ void cfg_free(cfg_t *c)
     free(c->server.pushgateway);
     free(c->server.textfile_dir);
     free(c->server.state_file);
+    free(c->k8s.namespace_);
+    free(c->k8s.image);
+    free(c->k8s.pull_policy);
+    free(c->k8s.service_account);
+    free(c->k8s.name_prefix);
+    free_kv(c->k8s.labels, c->k8s.n_labels);
+    for (size_t i = 0; i < c->k8s.n_repos; i++) {
+        free(c->k8s.repos[i].repo);
+        free(c->k8s.repos[i].secret);
+        free(c->k8s.repos[i].key);
+        free_list(c->k8s.repos[i].env_from, c->k8s.repos[i].n_env_from);
+    }
+    free(c->k8s.repos);
+    free_k8s_volumes(c->k8s.volumes, c->k8s.n_volumes);
+    free_k8s_pod(&c->k8s.pod);
+    json_decref(c->raw);
     free_list(c->files, c->n_files);
     free(c);
 }

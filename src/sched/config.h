@@ -94,6 +94,85 @@ typedef struct cfg_limits {
     int download_kib; /* KiB/s from the repository (-o limit-download), 0 = unlimited */
 } cfg_limits_t;
 
+/* ---- kubernetes: (for `coffer k8s manifests`; doc/config.md "Kubernetes manifests") ---- */
+
+/* A variable taken from one key of a Secret (env valueFrom secretKeyRef). */
+typedef struct cfg_k8s_secret_env {
+    char *name;   /* variable */
+    char *secret; /* Secret name */
+    char *key;    /* key in the Secret */
+} cfg_k8s_secret_env_t;
+
+typedef struct cfg_k8s_toleration {
+    char *key, *op, *value, *effect; /* op: Exists or Equal (or NULL); effect or NULL */
+    bool has_seconds;
+    long seconds;
+} cfg_k8s_toleration_t;
+
+/* Pod and CronJob settings given at the top (defaults) and per job (overrides). Integers are
+ * -1 when not given. */
+typedef struct cfg_k8s_pod {
+    cfg_kv_t *node_selector;
+    size_t n_node_selector;
+    cfg_kv_t *requests, *limits; /* resources */
+    size_t n_requests, n_limits;
+    bool has_resources;
+    cfg_k8s_secret_env_t *env;
+    size_t n_env;
+    char **env_from; /* Secret names (envFrom secretRef) */
+    size_t n_env_from;
+    cfg_k8s_toleration_t *tolerations;
+    size_t n_tolerations;
+    bool has_tolerations;
+    long backoff_limit, successful_history, failed_history, active_deadline_s, starting_deadline_s;
+} cfg_k8s_pod_t;
+
+/* A volume: a PersistentVolumeClaim or a host path. */
+typedef struct cfg_k8s_volume {
+    char *name;      /* top-level volumes: the key; job mounts: the volume named, or NULL */
+    char *claim;     /* claimName, or NULL */
+    char *host_path; /* hostPath path, or NULL */
+    char *mount;     /* job mounts only: the mount path in the container */
+    bool read_only;  /* default true: a backup only reads */
+    cfg_loc_t loc;
+} cfg_k8s_volume_t;
+
+/* Where a repository's password and credentials come from in the cluster. */
+typedef struct cfg_k8s_repo {
+    char *repo;         /* repository name (resolved after loading) */
+    char *secret, *key; /* the password: key `key` of Secret `secret` */
+    char **env_from;    /* Secrets whose keys become the environment of its jobs */
+    size_t n_env_from;
+    cfg_loc_t loc;
+} cfg_k8s_repo_t;
+
+typedef struct cfg_k8s {
+    bool set;
+    char *namespace_;      /* default "default" */
+    char *image;           /* default "coffer:VERSION" */
+    char *pull_policy;     /* Always, IfNotPresent, Never or NULL */
+    char *service_account; /* name of the ServiceAccount of non-k8s jobs; default "coffer" */
+    char *name_prefix;     /* object names start with it; default "coffer" */
+    cfg_kv_t *labels;      /* added to every object */
+    size_t n_labels;
+    cfg_k8s_repo_t *repos;
+    size_t n_repos;
+    cfg_k8s_volume_t *volumes;
+    size_t n_volumes;
+    cfg_k8s_pod_t pod;
+    cfg_loc_t loc;
+} cfg_k8s_t;
+
+typedef struct cfg_k8s_job {
+    bool set;
+    cfg_k8s_volume_t *mounts;
+    size_t n_mounts;
+    char *node;       /* required node affinity to this kubernetes.io/hostname, or NULL */
+    long run_as_user; /* -1: the default for the job type */
+    cfg_k8s_pod_t pod;
+    cfg_loc_t loc;
+} cfg_k8s_job_t;
+
 typedef struct cfg_job {
     char *name;
     char *type; /* files, command, postgres, mysql, redis, ldap, k8s */
@@ -123,6 +202,7 @@ typedef struct cfg_job {
     size_t n_run_on;
     bool fan_out_copy; /* fan_out: copy -- back up into the first repository, then copy that
                           snapshot into the others (dump once); default: back up into each */
+    cfg_k8s_job_t k8s; /* kubernetes: (manifests only) */
     cfg_loc_t loc;
 } cfg_job_t;
 
@@ -190,12 +270,25 @@ typedef struct cfg {
     cfg_notify_t *notify;
     size_t n_notify;
     cfg_server_t server;
+    cfg_k8s_t k8s;
+    /* cfg_load_opts(.manifest = true) only: the configuration as written (every include merged,
+     * scalars unsubstituted, as JSON strings), or NULL. */
+    struct json_t *raw;
 } cfg_t;
+
+typedef struct cfg_load_opts {
+    /* For `coffer k8s manifests`: the configuration is read to be run elsewhere, so every
+     * ${VAR} stays as written, also in cfg_t's strings (except in kubernetes:, which is used
+     * here and substituted strictly), secret files are not read (their paths are for the pod;
+     * the secret fields are left empty), and cfg_t.raw is kept. */
+    bool manifest;
+} cfg_load_opts_t;
 
 /* Load path (and its includes) into a new cfg_t (*out, caller frees with cfg_free).
  * Errors: COFFER_EINVAL (bad config: message "FILE:LINE:COL: ..."), COFFER_ENOENT (file or
  * secret file missing), COFFER_ELIMIT, COFFER_ENOMEM. */
 int cfg_load(const char *path, cfg_t **out);
+int cfg_load_opts(const char *path, const cfg_load_opts_t *o, cfg_t **out);
 void cfg_free(cfg_t *c);
 
 /* Parse a config held in memory (name is used in messages; includes are resolved relative to
@@ -205,6 +298,8 @@ int cfg_load_buffer(const char *name, const char *text, size_t len, bool allow_f
 
 const cfg_job_t *cfg_find_job(const cfg_t *c, const char *name);
 const cfg_repo_t *cfg_find_repo(const cfg_t *c, const char *name);
+/* kubernetes.repositories entry of repository `name`, or NULL. */
+const cfg_k8s_repo_t *cfg_k8s_find_repo(const cfg_t *c, const char *name);
 
 /* The retention that applies to target t of job j (the target's, else the job's). */
 const cfg_retention_t *cfg_target_retention(const cfg_job_t *j, const cfg_target_t *t);

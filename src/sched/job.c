@@ -587,3 +587,77 @@ void job_result_release(job_result_t *r)
     free(r->error);
     memset(r, 0, sizeof *r);
 }
+
+/* A copy task: `coffer -r FROM --json copy --to TO` with both passwords in the env. */
+void job_run_copy(const cfg_t *c, const cfg_copy_t *k, const job_opts_t *o, job_result_t *r)
+{
+    const cfg_repo_t *from = &c->repos[k->from], *to = &c->repos[k->to];
+    r->start_ns = time_now_ns();
+    int64_t m0 = time_monotonic_ns();
+    r->job = strdup(k->name);
+    proc_env_t *env = NULL;
+    size_t n = 0;
+    int rc = job_repo_env(from, &env, &n);
+    proc_env_t *all = rc ? NULL : realloc(env, (n + to->n_env + 2) * sizeof *all);
+    if (!rc && !all)
+        rc = err_set(COFFER_ENOMEM, "out of memory");
+    if (!rc) {
+        env = all;
+        env[n++] = (proc_env_t){"COFFER_TO_PASSWORD_FILE", NULL};
+        env[n++] = (proc_env_t){"COFFER_TO_PASSWORD", to->password};
+        for (size_t i = 0; i < to->n_env; i++)
+            env[n++] = (proc_env_t){to->env[i].key, to->env[i].value};
+    }
+    /* the source's storage options as -o, the target's as --to-option */
+    size_t na = 0, cap = 8 + 2 * (from->n_options + to->n_options);
+    char **argv = rc ? NULL : calloc(cap, sizeof *argv);
+    char **kvs = rc ? NULL : calloc(from->n_options + to->n_options + 1, sizeof *kvs);
+    size_t nkv = 0;
+    if (!rc && (!argv || !kvs))
+        rc = err_set(COFFER_ENOMEM, "out of memory");
+    if (!rc) {
+        argv[na++] = "coffer";
+        argv[na++] = "-r";
+        argv[na++] = from->url;
+        for (size_t i = 0; i < from->n_options + to->n_options && !rc; i++) {
+            const cfg_kv_t *kv =
+                i < from->n_options ? &from->options[i] : &to->options[i - from->n_options];
+            if (asprintf(&kvs[nkv], "%s=%s", kv->key, kv->value) < 0) {
+                rc = err_set(COFFER_ENOMEM, "out of memory");
+                break;
+            }
+            argv[na++] = i < from->n_options ? "-o" : "--to-option";
+            argv[na++] = kvs[nkv++];
+        }
+        argv[na++] = "--json";
+        argv[na++] = "copy";
+        argv[na++] = "--to";
+        argv[na++] = to->url;
+    }
+    proc_opts_t po = {.path = o->exe ? o->exe : "/proc/self/exe",
+                      .argv = (char *const *)argv,
+                      .env = env,
+                      .n_env = n,
+                      .stop = o->stop,
+                      .passthrough_stderr = !o->quiet};
+    proc_result_t pr;
+    proc_result_init(&pr);
+    if (!rc)
+        rc = proc_run(&po, &pr);
+    r->exit_code = rc ? 1 : pr.exit_code;
+    if (r->exit_code) {
+        const char *e = rc ? err_msg() : pr.err.len ? (const char *)pr.err.data : "copy failed";
+        if (asprintf(&r->error, "%.500s", e) < 0)
+            r->error = NULL;
+    }
+    free(env);
+    for (size_t i = 0; i < nkv; i++)
+        free(kvs[i]);
+    free(kvs);
+    free(argv);
+    proc_result_release(&pr);
+    r->end_ns = time_now_ns();
+    r->duration_s = (double)(time_monotonic_ns() - m0) / 1e9;
+    r->level = r->exit_code == 0 ? CFG_LEVEL_INFO : CFG_LEVEL_ERROR;
+    r->status = r->exit_code == 0 ? "success" : r->exit_code == 130 ? "interrupted" : "failed";
+}

@@ -59,6 +59,12 @@ typedef struct job_opts {
 int job_run(const cfg_t *c, const cfg_job_t *j, const job_opts_t *o, job_result_t *out);
 void job_result_release(job_result_t *r);
 
+/* Run copy task k once: `coffer -r FROM --json copy --to TO` (both passwords and the
+ * repositories' credentials in the child's environment, storage options as -o and
+ * --to-option). Always fills *out (no targets; caller releases). Used by `coffer run` and
+ * `coffer job copy`. */
+void job_run_copy(const cfg_t *c, const cfg_copy_t *k, const job_opts_t *o, job_result_t *out);
+
 /* The worse of two exit codes: failures (anything but 0 and 3) beat partial (3), which beats
  * ok (0); between two failures the first stays. */
 int job_worse(int a, int b);
