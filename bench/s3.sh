@@ -44,7 +44,7 @@ command -v restic >/dev/null || die "restic missing: scripts/install-deps.sh ben
 
 rm -rf "$WORK" "$OUT"
 mkdir -p "$WORK" "$OUT/logs"
-RGW_MEMSTORE_BYTES=$(( ${RGW_MEMSTORE_GB:-8} << 30 )) "$ROOT/tests/servers/rgw.sh" start "$RGW" \
+RGW_MEM_BYTES=$(( ${RGW_MEMSTORE_GB:-8} << 30 )) "$ROOT/tests/servers/rgw.sh" start "$RGW" \
     "$S3PORT" "$MONPORT" >"$OUT/logs/rgw-start.log" 2>&1 || die "radosgw did not start: $OUT/logs/rgw-start.log"
 trap '"$ROOT/tests/servers/rgw.sh" stop "$RGW" >/dev/null 2>&1' EXIT
 
