@@ -36,6 +36,20 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 rm -rf "$logs" "$tmp_base"
 mkdir -p "$logs" "$tmp_base"
 
+# The test servers listen on fixed ports in 43300-49199, inside Linux's ephemeral range, so a
+# busy machine's outgoing connections can hold one of them ("Address already in use"). Reserve
+# the test ranges from ephemeral use where we may (root on a throwaway CI machine).
+reserve=/proc/sys/net/ipv4/ip_local_reserved_ports
+test_ports=43300-43399,47400-47699,48000-48099,49000-49199
+if [ -w "$reserve" ]; then
+    cur=$(cat "$reserve" 2>/dev/null || true)
+    case ",$cur," in
+    *",43300-43399,"*) ;;
+    *) echo "${cur:+$cur,}$test_ports" >"$reserve" 2>/dev/null ||
+        echo "note: could not reserve the test ports $test_ports" ;;
+    esac
+fi
+
 passed=0
 failed=0
 skipped=0
