@@ -76,7 +76,7 @@ printf 'run\tstep\ttool\tin_bytes\twall_s\tuser_s\tsys_s\trc\tverify\trequests\t
 
 # measure RUN STEP TOOL IN_BYTES BUCKET VERIFY_CMD -- CMD...
 measure() {
-    local run=$1 step=$2 tool=$3 inb=$4 bucket=$5 verify=$6
+    local run=$1 step=$2 tool=$3 inb=$4 bucket=$5 verify=$6 w u s
     shift 7
     local tf=$OUT/logs/$step-$tool-$run.time lf=$OUT/logs/$step-$tool-$run.log
     sync

@@ -5,6 +5,7 @@
  * derived key too.
  */
 #include "repo/repo.h"
+#include "repo/packcache.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/timefmt.h"
@@ -35,7 +36,11 @@ struct repo {
     bool strict; /* damaged index segments and condemned lists are errors, not warnings */
     uint8_t (*index_ids)[32];
     size_t n_index_ids;
+    packcache_t *pcache; /* remote locations only: pack windows for blob reads */
 };
+
+#define PACKCACHE_WINDOW (4u << 20)
+#define PACKCACHE_SLOTS 16 /* 64 MiB at most */
 
 void repo_params_default(repo_params_t *p)
 {
@@ -100,6 +105,7 @@ void repo_close(repo_t *r)
     if (!r)
         return;
     storage_close(r->st);
+    packcache_free(r->pcache);
     crypto_hmac_free(r->idkey);
     crypto_hmac_free(r->treekey);
     keyring_free(r->keyring);
@@ -369,6 +375,9 @@ int repo_open_opts(const char *location, const storage_opts_t *opts, const char 
         return err_set(COFFER_ENOMEM, "out of memory");
     if ((rc = storage_open_opts(location, false, opts, &r->st)) ||
         (rc = read_config_header(r, location, &hdr)))
+        goto fail;
+    if (!(storage_features(r->st) & STORAGE_F_LOCAL) &&
+        (rc = packcache_new(PACKCACHE_WINDOW, PACKCACHE_SLOTS, &r->pcache)))
         goto fail;
     kt = calloc(1, sizeof *kt);
     if (!kt) {
@@ -658,7 +667,9 @@ int repo_read_blob(repo_t *r, uint8_t type, const uint8_t id[32], buf_t *out)
     repo_pack_name(pk.id, pname, sizeof pname);
     if ((rc = keyring_session_key(r->keyring, pk.session, key)))
         goto out;
-    rc = storage_get(r->st, pname, loc.offset, loc.stored_len, &sealed);
+    rc = r->pcache
+             ? packcache_get(r->pcache, r->st, pname, pk.id, loc.offset, loc.stored_len, &sealed)
+             : storage_get(r->st, pname, loc.offset, loc.stored_len, &sealed);
     if (rc == 0 && sealed.len != loc.stored_len)
         rc = err_set(COFFER_ECORRUPT, "pack %s is truncated", pname);
     if (rc == COFFER_EINVAL)
