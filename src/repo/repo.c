@@ -39,8 +39,8 @@ struct repo {
     packcache_t *pcache; /* remote locations only: pack windows for blob reads */
 };
 
-#define PACKCACHE_WINDOW (4u << 20)
-#define PACKCACHE_SLOTS 16 /* 64 MiB at most */
+#define PACKCACHE_WINDOW (16u << 20) /* a default-size pack in one request */
+#define PACKCACHE_SLOTS 8 /* 128 MiB at most */
 
 void repo_params_default(repo_params_t *p)
 {
