@@ -40,7 +40,7 @@ struct repo {
 };
 
 #define PACKCACHE_WINDOW (16u << 20) /* a default-size pack in one request */
-#define PACKCACHE_SLOTS 8 /* 128 MiB at most */
+#define PACKCACHE_SLOTS 8            /* 128 MiB at most */
 
 void repo_params_default(repo_params_t *p)
 {
@@ -376,9 +376,17 @@ int repo_open_opts(const char *location, const storage_opts_t *opts, const char 
     if ((rc = storage_open_opts(location, false, opts, &r->st)) ||
         (rc = read_config_header(r, location, &hdr)))
         goto fail;
-    if (!(storage_features(r->st) & STORAGE_F_LOCAL) &&
-        (rc = packcache_new(PACKCACHE_WINDOW, PACKCACHE_SLOTS, &r->pcache)))
-        goto fail;
+    if (!(storage_features(r->st) & STORAGE_F_LOCAL)) {
+        /* COFFER_PACK_CACHE=WINDOW_MIB:SLOTS overrides the sizes (0:0 turns it off) */
+        unsigned long wmib = PACKCACHE_WINDOW >> 20, slots = PACKCACHE_SLOTS;
+        const char *pc = getenv("COFFER_PACK_CACHE");
+        if (pc && sscanf(pc, "%lu:%lu", &wmib, &slots) != 2)
+            log_warn("COFFER_PACK_CACHE=%.40s is not WINDOW_MIB:SLOTS; using the defaults", pc);
+        if (wmib > 256 || slots > 256)
+            wmib = PACKCACHE_WINDOW >> 20, slots = PACKCACHE_SLOTS;
+        if (wmib && slots && (rc = packcache_new(wmib << 20, slots, &r->pcache)))
+            goto fail;
+    }
     kt = calloc(1, sizeof *kt);
     if (!kt) {
         rc = err_set(COFFER_ENOMEM, "out of memory");
