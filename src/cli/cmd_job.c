@@ -84,6 +84,10 @@ static void print_result(cli_t *cli, const job_result_t *r)
             json_object_set_new(x, "status", json_string(t->status));
             json_object_set_new(x, "exit_code", json_integer(t->exit_code));
             json_object_set_new(x, "bytes_added", json_integer((json_int_t)t->bytes_added));
+            json_object_set_new(x, "files_new", json_integer((json_int_t)t->files_new));
+            json_object_set_new(x, "files_changed", json_integer((json_int_t)t->files_changed));
+            json_object_set_new(x, "files_unchanged", json_integer((json_int_t)t->files_unchanged));
+            json_object_set_new(x, "bytes_read", json_integer((json_int_t)t->bytes_read));
             json_object_set_new(x, "error", t->error ? json_string(t->error) : json_null());
             json_array_append_new(arr, x);
         }

@@ -154,6 +154,21 @@ static json_t *final_status(const op_exec_opts_t *o, const json_t *obj, const re
     json_t *added = json_object_get(r->doc, "bytes_added");
     if (json_is_integer(added))
         json_object_set(st, "bytesAdded", added);
+    /* counts of the first repository's backup (the others hold the same files) */
+    json_t *t0 = json_array_get(targets, 0);
+    static const char *const counts[][2] = {{"files_new", "filesNew"},
+                                            {"files_changed", "filesChanged"},
+                                            {"files_unchanged", "filesUnchanged"},
+                                            {"bytes_read", "bytesRead"}};
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+        json_t *v = json_object_get(t0, counts[k][0]);
+        if (json_is_integer(v))
+            json_object_set(st, counts[k][1], v);
+    }
+    if (json_is_integer(json_object_get(t0, "bytes_read")))
+        json_object_set_new(st, "progress",
+                            json_pack("{s:O, s:O}", "bytesDone", json_object_get(t0, "bytes_read"),
+                                      "bytesTotal", json_object_get(t0, "bytes_read")));
     json_object_set_new(st, "errors", json_integer((json_int_t)(ok ? 0 : failed ? failed : 1)));
     json_object_set_new(
         st, "conditions",

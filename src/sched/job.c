@@ -375,6 +375,14 @@ static void parse_summary(const proc_result_t *pr, job_target_result_t *t)
                 snprintf(t->status, sizeof t->status, "%s", st);
             json_int_t ba = json_integer_value(json_object_get(sum, "bytes_added"));
             t->bytes_added = ba > 0 ? (uint64_t)ba : 0;
+            static const char *const keys[] = {"files_new", "files_changed", "files_unchanged",
+                                               "bytes_read"};
+            uint64_t *dst[] = {&t->files_new, &t->files_changed, &t->files_unchanged,
+                               &t->bytes_read};
+            for (size_t k = 0; k < 4; k++) {
+                json_int_t v = json_integer_value(json_object_get(sum, keys[k]));
+                *dst[k] = v > 0 ? (uint64_t)v : 0;
+            }
         }
         json_decref(j);
         s = nl ? nl + 1 : s + len;

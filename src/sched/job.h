@@ -28,6 +28,7 @@ typedef struct job_target_result {
     char snapshot[65]; /* id of the snapshot written, or "" */
     char status[16];   /* "complete", "partial", "failed" or "" (no snapshot) */
     uint64_t bytes_added;
+    uint64_t files_new, files_changed, files_unchanged, bytes_read; /* from the summary */
     double duration_s;
     char *error;    /* owned, or NULL */
     bool has_stats; /* repository measured after the run (job_opts_t.repo_stats) */

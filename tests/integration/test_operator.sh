@@ -151,6 +151,8 @@ assert_eq "$(jpath backup manual-1 'd["status"]["jobName"]')" coffer-backup-manu
 assert_eq "$(jpath job coffer-backup-manual-1 'd["spec"]["template"]["spec"]["containers"][0]["securityContext"]["allowPrivilegeEscalation"]')" False "restricted security context"
 run_like_pod coffer-backup-manual-1 >"$WORK/run1.out" 2>&1 || fail "the pod's command failed: $(cat "$WORK/run1.out")"
 assert_eq "$(jpath backup manual-1 'd["status"]["phase"]')" Completed "phase after the run"
+assert_eq "$(jpath backup manual-1 'd["status"]["filesNew"]')" 2 "files counted in the status"
+[ "$(jpath backup manual-1 'd["status"]["bytesRead"]')" -ge 300000 ] || fail "bytesRead in the status"
 snap=$(jpath backup manual-1 'd["status"]["snapshotID"]')
 [ ${#snap} -ge 8 ] || fail "no snapshot id in the status"
 assert_eq "$(jpath backup manual-1 '[c["reason"] for c in d["status"]["conditions"] if c["type"]=="Succeeded"][0]')" BackupSucceeded "Succeeded condition"
