@@ -236,8 +236,71 @@ static int list_cb(json_t *item, void *ud)
     return 0;
 }
 
+/* Objects the operator made whose owner is gone: a real cluster's garbage collector removes
+ * them through their owner references, but an owner deleted while no operator ran, or a
+ * finalizer bypassed, must not leave a CronJob firing. */
+typedef struct orphan_ctx {
+    k8s_client_t *kc;
+    const k8s_res_t *child;
+    json_t *doomed; /* [[ns, name], ...] */
+} orphan_ctx_t;
+
+static int orphan_cb(json_t *item, void *ud)
+{
+    orphan_ctx_t *o = ud;
+    const json_t *md = json_object_get(item, "metadata");
+    const json_t *l = json_object_get(md, "labels");
+    const char *ns = json_string_value(json_object_get(md, "namespace"));
+    const char *ok = json_string_value(json_object_get(l, "coffer.dev/owner-kind"));
+    const char *on = json_string_value(json_object_get(l, "coffer.dev/owner-name"));
+    const k8s_res_t *owner = !ok                             ? NULL
+                             : !strcmp(ok, "BackupSchedule") ? &OP_RES_SCHEDULE
+                             : !strcmp(ok, "Backup")         ? &OP_RES_BACKUP
+                             : !strcmp(ok, "Restore")        ? &OP_RES_RESTORE
+                                                             : NULL;
+    if (!owner || !ns || !on)
+        return 0;
+    json_t *got = NULL;
+    int rc = k8s_get(o->kc, owner, ns, on, &got);
+    json_decref(got);
+    if (rc == COFFER_ENOENT)
+        json_array_append_new(
+            o->doomed, json_pack("[s, s]", ns, json_string_value(json_object_get(md, "name"))));
+    err_clear();
+    return 0;
+}
+
+static void collect_orphans(ctl_t *c, k8s_client_t *kc)
+{
+    static const k8s_res_t *const kinds[] = {&OP_RES_CRONJOB, &OP_RES_JOB, &OP_RES_CONFIGMAP};
+    k8s_list_opts_t lo = {.label_selector = "app.kubernetes.io/managed-by=coffer-operator"};
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        orphan_ctx_t o = {.kc = kc, .child = kinds[k], .doomed = json_array()};
+        if (k8s_list(kc, kinds[k], c->o->namespace, &lo, orphan_cb, &o, NULL)) {
+            log_warn("listing %s for orphans failed: %s", kinds[k]->resource, err_msg());
+            err_clear();
+        }
+        size_t i;
+        json_t *d;
+        json_array_foreach(o.doomed, i, d)
+        {
+            const char *ns = json_string_value(json_array_get(d, 0));
+            const char *name = json_string_value(json_array_get(d, 1));
+            if (op_delete_quiet(kc, kinds[k], ns, name))
+                log_warn("could not delete orphaned %s %s/%s: %s", kinds[k]->resource, ns, name,
+                         err_msg());
+            else
+                log_info("deleted orphaned %s %s/%s (its owner is gone)", kinds[k]->resource, ns,
+                         name);
+            err_clear();
+        }
+        json_decref(o.doomed);
+    }
+}
+
 static void resync_all(ctl_t *c, k8s_client_t *kc)
 {
+    collect_orphans(c, kc);
     static const k8s_res_t *const res[] = {&OP_RES_REPOSITORY, &OP_RES_SCHEDULE, &OP_RES_BACKUP,
                                            &OP_RES_RESTORE};
     for (int k = 0; k < K_JOB; k++) {

@@ -188,8 +188,23 @@ EOF
 wait_for "the CronJob of shortlived" 20 kc -n apps get cronjob coffer-schedule-shortlived
 kc -n apps delete backupschedule shortlived --wait=false >/dev/null
 wait_for "shortlived gone" 20 sh -c '! kubectl -n apps get backupschedule shortlived'
-kc -n apps get cronjob coffer-schedule-shortlived >/dev/null 2>&1 && fail "the CronJob outlived its schedule"
-kc -n apps get configmap coffer-schedule-shortlived >/dev/null 2>&1 && fail "the ConfigMap outlived its schedule"
+wait_for "the CronJob gone with its schedule" 20 sh -c '! kubectl -n apps get cronjob coffer-schedule-shortlived'
+wait_for "the ConfigMap gone with its schedule" 20 sh -c '! kubectl -n apps get configmap coffer-schedule-shortlived'
+
+step "objects whose owner vanished while the operator was not looking are removed"
+ka -f - >/dev/null <<EOF
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: coffer-schedule-ghost
+  namespace: apps
+  labels: {app.kubernetes.io/managed-by: coffer-operator, coffer.dev/owner-kind: BackupSchedule, coffer.dev/owner-name: ghost}
+spec:
+  schedule: "@daily"
+  jobTemplate: {spec: {template: {spec: {restartPolicy: Never, containers: [{name: c, image: coffer:test}]}}}}
+EOF
+wait_for "the orphaned CronJob removed" 20 sh -c '! kubectl -n apps get cronjob coffer-schedule-ghost'
+
 
 step "bad Repositories: a missing Secret, an unreachable location"
 ka -f - >/dev/null <<EOF
