@@ -41,7 +41,7 @@ typedef struct snapshot {
     uint8_t parent[32];
     bool has_original;
     uint8_t original[32]; /* set by `coffer copy`: the id of the snapshot first copied */
-    char *status; /* "complete", "partial", "failed" */
+    char *status;         /* "complete", "partial", "failed" */
     snap_summary_t summary;
     snap_error_t *errors;
     size_t n_errors;

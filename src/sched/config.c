@@ -826,11 +826,10 @@ static void k8s_pod_init(cfg_k8s_pod_t *o);
 
 static int parse_job(pctx_t *p, const node_t *n)
 {
-    static const char *const keys[] = {"name",      "type",       "paths",    "exclude",
-                                       "command",   "filename",   "options",  "env",
-                                       "host",      "schedule",   "timezone", "repositories",
-                                       "retention", "tags",       "hooks",    "limits",
-                                       "run_on",    "fan_out",    "kubernetes", NULL};
+    static const char *const keys[] = {
+        "name",  "type",   "paths",    "exclude",  "command",      "filename",  "options",
+        "env",   "host",   "schedule", "timezone", "repositories", "retention", "tags",
+        "hooks", "limits", "run_on",   "fan_out",  "kubernetes",   NULL};
     int rc = check_map(p, n, "job", keys);
     if (rc)
         return rc;

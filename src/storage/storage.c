@@ -64,15 +64,13 @@ static const struct scheme {
     const char *name;
     const storage_driver_t *drv;
 } schemes[] = {
-    {"local", &storage_local_driver},
-    {"mem", &storage_mem_driver},
-    {"fault", &storage_fault_driver},
-    {"s3", &storage_s3_driver},
+    {"local", &storage_local_driver}, {"mem", &storage_mem_driver},
+    {"fault", &storage_fault_driver}, {"s3", &storage_s3_driver},
     {"sftp", &storage_sftp_driver},
 };
 
 #define SUPPORTED_LOCATIONS                                                                        \
-    "/path, local:/path, s3://HOST[:PORT]/BUCKET[/PREFIX], s3:BUCKET[/PREFIX], "                 \
+    "/path, local:/path, s3://HOST[:PORT]/BUCKET[/PREFIX], s3:BUCKET[/PREFIX], "                   \
     "sftp://USER@HOST[:PORT]/PATH, mem:NAME (tests) and fault:SPEC:LOCATION (tests)"
 
 /* Length of a URL-style scheme ("s3" in "s3://...", "local" in "local:/x"), 0 if none. */

@@ -164,8 +164,7 @@ static int crashed_err(void)
                                "nothing more");
 }
 
-static int fault_open(const char *path, bool create, const storage_opts_t *opts,
-                      void **out_state)
+static int fault_open(const char *path, bool create, const storage_opts_t *opts, void **out_state)
 {
     const char *colon = strchr(path, ':');
     struct fault *f = NULL;

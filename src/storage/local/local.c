@@ -721,8 +721,7 @@ static int make_root(const char *root)
     return 0;
 }
 
-static int local_open(const char *path, bool create, const storage_opts_t *opts,
-                      void **out_state)
+static int local_open(const char *path, bool create, const storage_opts_t *opts, void **out_state)
 {
     struct local *l = NULL;
     buf_t root;
