@@ -14,7 +14,6 @@ step "start the server"
 k8s_api_start 49001 "" --history 40 --bookmark-ms 200
 export KUBECONFIG=$WORK/kubeconfig
 k8s_kubeconfig "$KUBECONFIG"
-kc() { kubectl --request-timeout=20s "$@"; }
 # contains PATTERN: stdin matches (reads all of it, so no SIGPIPE under pipefail)
 contains() {
     local s

@@ -21,24 +21,7 @@ export COFFER_KDF="argon2id:ops=1,mem=8192"
 k8s_api_start 49090 "" --bookmark-ms 500
 export KUBECONFIG=$WORK/kubeconfig
 k8s_kubeconfig "$KUBECONFIG"
-kc() { kubectl --request-timeout=20s "$@"; }
-# apply without client-side validation (it needs /openapi/v2; the server validates anyway)
-ka() { kubectl --request-timeout=20s apply --validate=false "$@"; }
-# jpath KIND NAME EXPR: a Python expression over the object d
-jpath() {
-    kc -n apps get "$1" "$2" -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$3"
-}
-# wait_for DESC SECONDS CMD...: until CMD succeeds
-wait_for() {
-    local desc=$1 secs=$2 i
-    shift 2
-    for i in $(seq $((secs * 5))); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    fail "timed out waiting for $desc"
-}
-phase_is() { [ "$(jpath "$1" "$2" 'd.get("status",{}).get("phase","")')" = "$3" ]; }
+K8S_NS=apps # for jpath and phase_is (tests/servers/k8s-api.sh)
 
 step "CRDs and the namespace's objects"
 kubectl kustomize "$ROOT/deploy/crds" | ka -f - >/dev/null

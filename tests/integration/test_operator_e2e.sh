@@ -34,21 +34,7 @@ before=$(digest app)
 k8s_api_start 49095 "" --bookmark-ms 500
 export KUBECONFIG=$WORK/kubeconfig
 k8s_kubeconfig "$KUBECONFIG"
-kc() { kubectl --request-timeout=20s "$@"; }
-ka() { kubectl --request-timeout=20s apply --validate=false "$@"; }
-jpath() {
-    kc -n db get "$1" "$2" -o json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$3"
-}
-wait_for() {
-    local desc=$1 secs=$2 i
-    shift 2
-    for i in $(seq $((secs * 5))); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.2
-    done
-    fail "timed out waiting for $desc"
-}
-phase_is() { [ "$(jpath "$1" "$2" 'd.get("status",{}).get("phase","")')" = "$3" ]; }
+K8S_NS=db # for jpath and phase_is (tests/servers/k8s-api.sh)
 
 step "the repository on radosgw (created like an admin would, then declared)"
 AWS_ACCESS_KEY_ID=CIKEY AWS_SECRET_ACCESS_KEY=CISECRET COFFER_PASSWORD=e2e-repo-pw \

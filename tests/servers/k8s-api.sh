@@ -141,3 +141,27 @@ k8s_curl() {
     curl -sS --cacert "$K8S_DIR/ca.crt" -H "Authorization: Bearer admin-token" -X "$method" \
         "$K8S_URL$p" "$@"
 }
+
+# Helpers for tests that drive objects on the server with kubectl (test_operator*.sh):
+#   kc ARGS...                  kubectl with a request timeout
+#   ka ARGS...                  kubectl apply without client-side validation (that needs
+#                               /openapi/v2; the server validates every object itself)
+#   jpath KIND NAME EXPR        a Python expression over object d in namespace $K8S_NS
+#   phase_is KIND NAME PHASE    status.phase of the object equals PHASE
+#   wait_for DESC SECONDS CMD...  poll CMD (quietly) until it succeeds, else fail with DESC
+kc() { kubectl --request-timeout=20s "$@"; }
+ka() { kubectl --request-timeout=20s apply --validate=false "$@"; }
+jpath() {
+    kc -n "${K8S_NS:-default}" get "$1" "$2" -o json |
+        python3 -c 'import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))' "$3"
+}
+phase_is() { [ "$(jpath "$1" "$2" 'd.get("status",{}).get("phase","")')" = "$3" ]; }
+wait_for() {
+    local desc=$1 secs=$2 i
+    shift 2
+    for i in $(seq $((secs * 5))); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    fail "timed out waiting for $desc"
+}
