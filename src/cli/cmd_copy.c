@@ -57,21 +57,32 @@ static bool is_failed(const snapshot_t *s)
 typedef struct plan {
     snapshot_t *src, *dst; /* all snapshots of both ends */
     size_t n_src, n_dst;
-    snapshot_t *made; /* snapshots written by this run, in order */
+    snapshot_t *made; /* snapshots written by this run, in order (never reallocated) */
     size_t n_made;
+    const snapshot_t **copy; /* copy[i]: the target's copy of src[i], or NULL */
 } plan_t;
 
-/* The target snapshot that is a copy of source snapshot s, or NULL. */
+/* Fill p->copy from the target's `original` fields (once, before copying). */
+static void find_copies(plan_t *p)
+{
+    for (size_t i = 0; i < p->n_src; i++)
+        for (size_t k = 0; k < p->n_dst && !p->copy[i]; k++)
+            if (p->dst[k].has_original && memcmp(p->dst[k].original, orig_of(&p->src[i]), 32) == 0)
+                p->copy[i] = &p->dst[k];
+}
+
+/* Record snapshot made (at p->made[...]) as the copy of every source with its original. */
+static void add_copy(plan_t *p, const snapshot_t *made)
+{
+    for (size_t i = 0; i < p->n_src; i++)
+        if (memcmp(orig_of(&p->src[i]), made->original, 32) == 0)
+            p->copy[i] = made;
+}
+
+/* The target snapshot that is a copy of source snapshot s (one of p->src), or NULL. */
 static const snapshot_t *copy_of(const plan_t *p, const snapshot_t *s)
 {
-    const uint8_t *o = orig_of(s);
-    for (size_t i = 0; i < p->n_made; i++)
-        if (memcmp(p->made[i].original, o, 32) == 0)
-            return &p->made[i];
-    for (size_t i = 0; i < p->n_dst; i++)
-        if (p->dst[i].has_original && memcmp(p->dst[i].original, o, 32) == 0)
-            return &p->dst[i];
-    return NULL;
+    return p->copy[s - p->src];
 }
 
 /* The latest earlier source snapshot of the same host and paths that the target has. */
@@ -224,7 +235,8 @@ int cmd_copy(cli_t *cli, int argc, char **argv)
         goto out;
     want = calloc(p.n_src ? p.n_src : 1, sizeof *want);
     p.made = calloc(p.n_src ? p.n_src : 1, sizeof *p.made);
-    if (!want || !p.made) {
+    p.copy = calloc(p.n_src ? p.n_src : 1, sizeof *p.copy);
+    if (!want || !p.made || !p.copy) {
         rc = err_set(COFFER_ENOMEM, "out of memory");
         goto out;
     }
@@ -239,6 +251,7 @@ int cmd_copy(cli_t *cli, int argc, char **argv)
         for (size_t i = 0; i < p.n_src; i++)
             want[i] = cli_snap_matches(&p.src[i], &f);
     }
+    find_copies(&p);
     if ((rc = repo_load_index(src)))
         goto out;
     writer_opts_t wo = {.purpose = "copy"};
@@ -270,6 +283,7 @@ int cmd_copy(cli_t *cli, int argc, char **argv)
             goto out;
         }
         p.made[p.n_made++] = n;
+        add_copy(&p, &p.made[p.n_made - 1]);
         atomic_fetch_add(&items, 1);
         copied++;
         cli_progress_stop(prog);
@@ -321,6 +335,7 @@ out:
     for (size_t i = 0; i < p.n_made; i++)
         snapshot_release(&p.made[i]);
     free(p.made);
+    free(p.copy);
     repo_free_snapshots(p.src, p.n_src);
     repo_free_snapshots(p.dst, p.n_dst);
     free(want);
